@@ -1,0 +1,124 @@
+//! The whole job: read a capture, decode, track, judge, and summarise.
+
+mod summary;
+
+pub use summary::{Agreement, ReplyCounts, SynSummary, VerdictCounts};
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+
+use crate::capture::{CaptureError, CaptureReader};
+use crate::flow::{FlowStats, Tracker};
+use crate::packet::decode;
+use crate::policy::ServerPolicy;
+
+/// How to run an analysis.
+pub struct AnalyzeOptions<'p> {
+    pub policy: &'p dyn ServerPolicy,
+    /// Forces which endpoint is the server.
+    pub server: Option<SocketAddr>,
+    /// How many rejected SYNs to keep for the report (newest first).
+    pub keep_rejected: usize,
+}
+
+/// What the capture file held, before any TCP analysis.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CaptureSummary {
+    pub packets: u64,
+    pub tcp_segments: u64,
+    pub first_ts_ns: Option<i64>,
+    pub last_ts_ns: Option<i64>,
+    /// Frames that did not become TCP segments, by reason.
+    pub skipped: BTreeMap<String, u64>,
+    pub truncated_at: Option<u64>,
+    pub out_of_order: u64,
+}
+
+/// Everything an analysis found.
+#[derive(Debug, Clone)]
+pub struct Analysis {
+    pub policy_name: &'static str,
+    pub policy_simulated: bool,
+    pub time_wait_len_ns: i64,
+    pub capture: CaptureSummary,
+    pub flow: FlowStats,
+    pub syns: SynSummary,
+    pub warnings: Vec<String>,
+}
+
+/// Reads `path` once, streaming, and analyses every TCP segment in it.
+pub fn analyze_file(path: &Path, options: &AnalyzeOptions<'_>) -> Result<Analysis, CaptureError> {
+    let mut reader = CaptureReader::open(path)?;
+    let mut tracker = Tracker::new(
+        options.policy,
+        options.server,
+        SynSummary::new(options.keep_rejected),
+    );
+    let mut capture = CaptureSummary::default();
+    let read = reader.read_frames(|frame| {
+        capture.first_ts_ns = Some(
+            capture
+                .first_ts_ns
+                .map_or(frame.ts_ns, |t| t.min(frame.ts_ns)),
+        );
+        capture.last_ts_ns = Some(
+            capture
+                .last_ts_ns
+                .map_or(frame.ts_ns, |t| t.max(frame.ts_ns)),
+        );
+        match decode(frame) {
+            Ok(segment) => {
+                capture.tcp_segments += 1;
+                tracker.on_segment(&segment);
+            }
+            Err(reason) => *capture.skipped.entry(reason.key()).or_insert(0) += 1,
+        }
+    })?;
+    capture.packets = read.packets;
+    capture.truncated_at = read.truncated_at;
+    capture.out_of_order = read.out_of_order;
+
+    let (flow, syns) = tracker.finish();
+    let warnings = warnings_for(path, &capture, &flow);
+    Ok(Analysis {
+        policy_name: options.policy.name(),
+        policy_simulated: options.policy.simulated(),
+        time_wait_len_ns: options.policy.time_wait_len_ns(),
+        capture,
+        flow,
+        syns: syns.finish(),
+        warnings,
+    })
+}
+
+fn warnings_for(path: &Path, capture: &CaptureSummary, flow: &FlowStats) -> Vec<String> {
+    let mut warnings = Vec::new();
+    let file = path.display();
+    if let Some(offset) = capture.truncated_at {
+        warnings.push(format!(
+            "{file}: file ends inside a record at byte {offset}: analysed everything before it"
+        ));
+    }
+    if capture.tcp_segments > 0 && (flow.to_server == 0 || flow.to_client == 0) {
+        let seen = if flow.to_server == 0 {
+            "server-to-client"
+        } else {
+            "client-to-server"
+        };
+        warnings.push(format!(
+            "{file}: only {seen} segments: replies, listeners and TIME_WAIT holders cannot be seen; \
+             SYNs that depend on them are judged unknown (capture both directions)"
+        ));
+    }
+    if capture.packets > 0 && capture.tcp_segments == 0 {
+        warnings.push(format!("{file}: no TCP segments in the capture"));
+    }
+    if capture.out_of_order > 0 {
+        warnings.push(format!(
+            "{file}: {} packets are earlier than the packet before them",
+            capture.out_of_order
+        ));
+    }
+    warnings
+}

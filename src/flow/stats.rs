@@ -1,0 +1,49 @@
+//! Counts the tracker keeps while it goes.
+
+/// The server's nstat counters, as pawscope predicts them over the capture's span.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KernelCounters {
+    /// TcpExtPAWSTimewait: segments rejected by PAWS on a TIME_WAIT socket.
+    pub paws_timewait: u64,
+    /// TcpPassiveOpens: handshakes completed by the listener.
+    pub passive_opens: u64,
+    /// TcpExtTCPACKSkippedTimeWait: out-of-window ACKs suppressed by the rate limit.
+    pub ack_skipped_timewait: u64,
+}
+
+/// What became of server TIME_WAIT sockets.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TimeWaitStats {
+    pub entered: u64,
+    /// Timer fired (60 s after the last arming) within the capture.
+    pub expired: u64,
+    /// Killed by an in-window RST (TIME_WAIT assassination).
+    pub killed_by_rst: u64,
+    /// Ended by an accepted SYN that opened a new incarnation.
+    pub reopened_by_syn: u64,
+    /// Still in TIME_WAIT when the capture ended.
+    pub open_at_end: u64,
+    /// Incarnations the client closed first (it holds TIME_WAIT, the server none).
+    pub client_held: u64,
+    /// SYN-ACKs answering a SYN accepted out of TIME_WAIT whose ISN is snd_nxt + 65537.
+    pub reopen_isn_matched: u64,
+    pub reopen_isn_mismatched: u64,
+}
+
+/// Everything counted across the capture.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FlowStats {
+    pub tcp_segments: u64,
+    pub to_server: u64,
+    pub to_client: u64,
+    /// Segments on tuples whose start the capture did not show.
+    pub unoriented: u64,
+    pub tuples_with_syn: u64,
+    pub syn_total: u64,
+    pub syn_retransmissions: u64,
+    /// New-ISN SYNs on a tuple that had an earlier connection, by the gap since it ended.
+    pub reuse_within_2msl: u64,
+    pub reuse_after_2msl: u64,
+    pub counters: KernelCounters,
+    pub time_wait: TimeWaitStats,
+}

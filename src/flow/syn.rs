@@ -1,0 +1,116 @@
+//! What pawscope records for every SYN: the server state it met, the verdict the policy
+//! predicts, and the reply the capture shows.
+
+use super::TupleKey;
+
+/// The predicted fate of a SYN at the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Verdict {
+    /// A new incarnation starts (or a SYN_RECV socket answers a retransmitted SYN).
+    Accepted,
+    /// TIME_WAIT rejects it: TSval older than ts_recent.
+    PawsReject,
+    /// TIME_WAIT rejects it: sequence number not after rcv_nxt, no newer TSval.
+    SeqReject,
+    /// No listener on the server port: answered with RST.
+    NoListener,
+    /// The server's state for this tuple cannot be known from the capture.
+    Unknown,
+}
+
+impl Verdict {
+    pub fn key(&self) -> &'static str {
+        match self {
+            Verdict::Accepted => "accepted",
+            Verdict::PawsReject => "paws_reject",
+            Verdict::SeqReject => "seq_reject",
+            Verdict::NoListener => "no_listener",
+            Verdict::Unknown => "unknown",
+        }
+    }
+
+    pub fn is_reject(&self) -> bool {
+        matches!(
+            self,
+            Verdict::PawsReject | Verdict::SeqReject | Verdict::NoListener
+        )
+    }
+}
+
+/// The first thing the server sent back on the tuple after the SYN, before the next SYN.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ObservedReply {
+    /// A SYN-ACK acknowledging this SYN's ISN.
+    SynAck,
+    /// An ACK that does not acknowledge the SYN (TIME_WAIT's or an open socket's challenge ACK).
+    ChallengeAck,
+    Rst,
+    /// Nothing before the next SYN on the tuple or the end of the capture.
+    None,
+}
+
+impl ObservedReply {
+    pub fn key(&self) -> &'static str {
+        match self {
+            ObservedReply::SynAck => "syn_ack",
+            ObservedReply::ChallengeAck => "challenge_ack",
+            ObservedReply::Rst => "rst",
+            ObservedReply::None => "none",
+        }
+    }
+}
+
+/// The server-side state a SYN found on its tuple.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FoundState {
+    /// No socket for the tuple: the SYN goes to the listener.
+    Listen,
+    /// A TIME_WAIT socket, as it was when the SYN arrived.
+    TimeWait {
+        ts_recent: u32,
+        ts_negotiated: bool,
+        rcv_nxt: u32,
+        age_ns: i64,
+    },
+    /// A request socket from an earlier SYN (SYN_RECV).
+    SynRecv,
+    /// A connection not yet closed at the server.
+    Open,
+    /// The capture did not show how the tuple's earlier conversation began or ended.
+    Unknown,
+}
+
+/// One SYN segment and everything known about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SynRecord {
+    pub ts_ns: i64,
+    pub tuple: TupleKey,
+    pub isn: u32,
+    pub tsval: Option<u32>,
+    /// 0 for the first SYN with this ISN on the tuple, 1 for its first retransmission ...
+    pub retransmission: u32,
+    pub found: FoundState,
+    pub verdict: Verdict,
+    pub reason: &'static str,
+    /// For a SYN accepted out of TIME_WAIT: the ISN the server must answer with.
+    pub expected_server_isn: Option<u32>,
+    pub reply: ObservedReply,
+    /// Time from the SYN to its reply.
+    pub reply_delay_ns: Option<i64>,
+    /// The server ISN in the SYN-ACK, when there was one.
+    pub reply_server_isn: Option<u32>,
+    /// The verdict still depends on whether the port has a listener, which a later SYN-ACK
+    /// on another tuple may show.
+    pub(crate) listener_pending: bool,
+}
+
+/// Where finished SYN records go: a summary, a table builder, a test's vector.
+pub trait SynSink {
+    fn record(&mut self, syn: SynRecord);
+}
+
+impl SynSink for Vec<SynRecord> {
+    fn record(&mut self, syn: SynRecord) {
+        self.push(syn);
+    }
+}

@@ -1,0 +1,483 @@
+//! The tracker: follows every tuple's server-side state through the capture, asks the policy
+//! how the server judges what arrives, and records each SYN with its observed reply.
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+
+use super::connection::{CloseOutcome, Connection, Handshake};
+use super::stats::FlowStats;
+use super::syn::{FoundState, ObservedReply, SynRecord, SynSink, Verdict};
+use super::tuple::{Direction, TupleKey, unordered_pair};
+use crate::packet::Segment;
+use crate::policy::{ServerPolicy, TimeWait, TwJudgement, TwNext, TwReply};
+
+/// The server's socket for one tuple.
+#[derive(Debug, Clone, Copy)]
+enum ServerState {
+    /// No socket: a SYN goes to the listener.
+    Closed,
+    Handshake(Handshake),
+    Open(Connection),
+    TimeWait(TimeWait),
+    /// The capture began in the middle of this tuple's conversation.
+    Unknown,
+}
+
+#[derive(Debug)]
+struct Tuple {
+    state: ServerState,
+    /// Completed handshakes on this tuple.
+    incarnations: u32,
+    /// When the latest incarnation ended (close completed or RST).
+    last_end_ns: Option<i64>,
+    /// ISN of the latest SYN and how many times it was sent again.
+    last_isn: Option<u32>,
+    retransmission: u32,
+    /// The latest SYN, waiting for its reply.
+    open_syn: Option<SynRecord>,
+}
+
+impl Tuple {
+    fn new(state: ServerState) -> Self {
+        Tuple {
+            state,
+            incarnations: 0,
+            last_end_ns: None,
+            last_isn: None,
+            retransmission: 0,
+            open_syn: None,
+        }
+    }
+}
+
+/// Everything but the tuple table, so a tuple can be borrowed while the rest is updated.
+struct Context<'p, S> {
+    policy: &'p dyn ServerPolicy,
+    /// Server endpoints that answered a SYN with a SYN-ACK: they have a listener.
+    listeners: HashSet<SocketAddr>,
+    /// Server endpoints that sent anything at all.
+    heard_from: HashSet<SocketAddr>,
+    /// SYN records whose verdict waits on whether their port has a listener.
+    awaiting_listener: HashMap<SocketAddr, Vec<SynRecord>>,
+    stats: FlowStats,
+    last_ts_ns: Option<i64>,
+    sink: S,
+}
+
+pub struct Tracker<'p, S: SynSink> {
+    server_override: Option<SocketAddr>,
+    tuples: HashMap<TupleKey, Tuple>,
+    /// Endpoint pairs seen talking before any SYN or SYN-ACK showed who is the server.
+    midstream: HashSet<(SocketAddr, SocketAddr)>,
+    ctx: Context<'p, S>,
+}
+
+impl<'p, S: SynSink> Tracker<'p, S> {
+    pub fn new(policy: &'p dyn ServerPolicy, server_override: Option<SocketAddr>, sink: S) -> Self {
+        Tracker {
+            server_override,
+            tuples: HashMap::new(),
+            midstream: HashSet::new(),
+            ctx: Context {
+                policy,
+                listeners: HashSet::new(),
+                heard_from: HashSet::new(),
+                awaiting_listener: HashMap::new(),
+                stats: FlowStats::default(),
+                last_ts_ns: None,
+                sink,
+            },
+        }
+    }
+
+    pub fn stats(&self) -> &FlowStats {
+        &self.ctx.stats
+    }
+
+    /// Feeds one segment, in capture order.
+    pub fn on_segment(&mut self, seg: &Segment) {
+        self.ctx.stats.tcp_segments += 1;
+        self.ctx.last_ts_ns = Some(self.ctx.last_ts_ns.map_or(seg.ts_ns, |t| t.max(seg.ts_ns)));
+        let Some((key, direction)) = self.orient(seg) else {
+            self.ctx.stats.unoriented += 1;
+            self.midstream.insert(unordered_pair(seg.src, seg.dst));
+            return;
+        };
+        let midstream = &self.midstream;
+        let tuple = self.tuples.entry(key).or_insert_with(|| {
+            let pair = unordered_pair(key.client, key.server);
+            // A SYN on a pair that already talked: the server may hold state the capture
+            // never showed. A SYN-ACK without its SYN: the same.
+            if midstream.contains(&pair) || !seg.is_syn() {
+                Tuple::new(ServerState::Unknown)
+            } else {
+                Tuple::new(ServerState::Closed)
+            }
+        });
+        match direction {
+            Direction::ToServer => {
+                self.ctx.stats.to_server += 1;
+                self.ctx.on_client_segment(key, tuple, seg);
+            }
+            Direction::ToClient => {
+                self.ctx.stats.to_client += 1;
+                self.ctx.on_server_segment(key, tuple, seg);
+            }
+        }
+    }
+
+    /// Ends the capture: settles every SYN still waiting for a reply or a listener, expires
+    /// TIME_WAIT timers that fired before the last packet, and returns the counts and sink.
+    pub fn finish(mut self) -> (FlowStats, S) {
+        let end_ns = self.ctx.last_ts_ns.unwrap_or(0);
+        let mut keys: Vec<TupleKey> = self.tuples.keys().copied().collect();
+        keys.sort();
+        for key in keys {
+            let Some(tuple) = self.tuples.get_mut(&key) else {
+                continue;
+            };
+            self.ctx.expire_time_wait(tuple, end_ns);
+            if matches!(tuple.state, ServerState::TimeWait(_)) {
+                self.ctx.stats.time_wait.open_at_end += 1;
+            }
+            if let Some(syn) = tuple.open_syn.take() {
+                self.ctx.finish_syn(syn);
+            }
+        }
+        let mut waiting: Vec<(SocketAddr, Vec<SynRecord>)> =
+            self.ctx.awaiting_listener.drain().collect();
+        waiting.sort_by_key(|(endpoint, _)| *endpoint);
+        for (endpoint, records) in waiting {
+            // No SYN-ACK from this port anywhere in the capture. If the server's side of it
+            // was seen at all, nothing listens there; if not, the capture cannot tell.
+            let (verdict, reason) = if self.ctx.heard_from.contains(&endpoint) {
+                (
+                    Verdict::NoListener,
+                    "no SYN-ACK from this server port in the whole capture",
+                )
+            } else {
+                (
+                    Verdict::Unknown,
+                    "nothing from this server port in the capture (one direction only?)",
+                )
+            };
+            for mut syn in records {
+                syn.verdict = verdict;
+                syn.reason = reason;
+                syn.listener_pending = false;
+                self.ctx.sink.record(syn);
+            }
+        }
+        (self.ctx.stats, self.ctx.sink)
+    }
+
+    /// Which tuple a segment belongs to and which way it goes.
+    fn orient(&self, seg: &Segment) -> Option<(TupleKey, Direction)> {
+        let to_server = TupleKey {
+            client: seg.src,
+            server: seg.dst,
+        };
+        let to_client = TupleKey {
+            client: seg.dst,
+            server: seg.src,
+        };
+        if let Some(server) = self.server_override {
+            if seg.dst == server {
+                return Some((to_server, Direction::ToServer));
+            }
+            if seg.src == server {
+                return Some((to_client, Direction::ToClient));
+            }
+        }
+        if self.tuples.contains_key(&to_server) {
+            return Some((to_server, Direction::ToServer));
+        }
+        if self.tuples.contains_key(&to_client) {
+            return Some((to_client, Direction::ToClient));
+        }
+        if seg.is_syn() {
+            return Some((to_server, Direction::ToServer));
+        }
+        if seg.is_syn_ack() {
+            return Some((to_client, Direction::ToClient));
+        }
+        None
+    }
+}
+
+impl<S: SynSink> Context<'_, S> {
+    fn on_client_segment(&mut self, key: TupleKey, tuple: &mut Tuple, seg: &Segment) {
+        self.expire_time_wait(tuple, seg.ts_ns);
+        if seg.is_syn() {
+            self.on_syn(key, tuple, seg);
+            return;
+        }
+        match &mut tuple.state {
+            ServerState::TimeWait(tw) => {
+                let judgement = self.policy.on_time_wait_segment(tw, seg);
+                self.apply_time_wait(tuple, &judgement);
+            }
+            ServerState::Handshake(handshake) => {
+                if seg.flags.rst() {
+                    tuple.state = ServerState::Closed;
+                } else if handshake.completed_by(seg) {
+                    // Without the SYN-ACK in the capture, the client's ACK still shows the
+                    // server's ISN.
+                    let server_isn = handshake.server_isn.unwrap_or(seg.ack.wrapping_sub(1));
+                    let mut connection = Connection::establish(handshake, server_isn, seg.ts_ns);
+                    self.stats.counters.passive_opens += 1;
+                    tuple.incarnations += 1;
+                    let outcome = connection.on_client(seg, self.policy.time_wait_len_ns());
+                    tuple.state = ServerState::Open(connection);
+                    if let Some(outcome) = outcome {
+                        self.end_incarnation(tuple, outcome, seg.ts_ns);
+                    }
+                }
+            }
+            ServerState::Open(connection) => {
+                if let Some(outcome) = connection.on_client(seg, self.policy.time_wait_len_ns()) {
+                    self.end_incarnation(tuple, outcome, seg.ts_ns);
+                }
+            }
+            ServerState::Closed | ServerState::Unknown => {}
+        }
+    }
+
+    fn on_server_segment(&mut self, key: TupleKey, tuple: &mut Tuple, seg: &Segment) {
+        self.heard_from.insert(key.server);
+        self.observe_reply(tuple, seg);
+        if seg.is_syn_ack() {
+            self.learn_listener(key.server);
+        }
+        match &mut tuple.state {
+            ServerState::Handshake(handshake) => {
+                if seg.is_syn_ack() && seg.ack == handshake.client_isn.wrapping_add(1) {
+                    handshake.server_isn = Some(seg.seq);
+                    handshake.server_ts = seg.tsval().is_some();
+                } else if seg.flags.rst() {
+                    tuple.state = ServerState::Closed;
+                }
+            }
+            ServerState::Open(connection) => {
+                if let Some(outcome) = connection.on_server(seg) {
+                    self.end_incarnation(tuple, outcome, seg.ts_ns);
+                }
+            }
+            ServerState::TimeWait(_) | ServerState::Closed | ServerState::Unknown => {}
+        }
+    }
+
+    /// Classifies the server's first answer to the tuple's latest SYN.
+    fn observe_reply(&mut self, tuple: &mut Tuple, seg: &Segment) {
+        let Some(syn) = tuple.open_syn.as_mut() else {
+            return;
+        };
+        if syn.reply != ObservedReply::None {
+            return;
+        }
+        let reply = if seg.is_syn_ack() {
+            if seg.ack != syn.isn.wrapping_add(1) {
+                return;
+            }
+            syn.reply_server_isn = Some(seg.seq);
+            if let Some(expected) = syn.expected_server_isn {
+                if expected == seg.seq {
+                    self.stats.time_wait.reopen_isn_matched += 1;
+                } else {
+                    self.stats.time_wait.reopen_isn_mismatched += 1;
+                }
+            }
+            ObservedReply::SynAck
+        } else if seg.flags.rst() {
+            ObservedReply::Rst
+        } else if seg.flags.ack() {
+            ObservedReply::ChallengeAck
+        } else {
+            return;
+        };
+        syn.reply = reply;
+        syn.reply_delay_ns = Some(seg.ts_ns - syn.ts_ns);
+    }
+
+    fn on_syn(&mut self, key: TupleKey, tuple: &mut Tuple, seg: &Segment) {
+        let now = seg.ts_ns;
+        self.stats.syn_total += 1;
+        if tuple.last_isn.is_none() {
+            self.stats.tuples_with_syn += 1;
+        }
+        let retransmitted = tuple.last_isn == Some(seg.seq);
+        if retransmitted {
+            self.stats.syn_retransmissions += 1;
+            tuple.retransmission += 1;
+        } else {
+            tuple.retransmission = 0;
+            if tuple.incarnations > 0 {
+                let gap = match tuple.state {
+                    ServerState::Open(_) => 0,
+                    _ => now - tuple.last_end_ns.unwrap_or(now),
+                };
+                if gap < self.policy.time_wait_len_ns() {
+                    self.stats.reuse_within_2msl += 1;
+                } else {
+                    self.stats.reuse_after_2msl += 1;
+                }
+            }
+        }
+        tuple.last_isn = Some(seg.seq);
+        if let Some(previous) = tuple.open_syn.take() {
+            self.finish_syn(previous);
+        }
+
+        let mut record = SynRecord {
+            ts_ns: now,
+            tuple: key,
+            isn: seg.seq,
+            tsval: seg.tsval(),
+            retransmission: tuple.retransmission,
+            found: FoundState::Listen,
+            verdict: Verdict::Accepted,
+            reason: "",
+            expected_server_isn: None,
+            reply: ObservedReply::None,
+            reply_delay_ns: None,
+            reply_server_isn: None,
+            listener_pending: false,
+        };
+
+        match tuple.state {
+            ServerState::TimeWait(tw) => {
+                record.found = FoundState::TimeWait {
+                    ts_recent: tw.ts_recent,
+                    ts_negotiated: tw.ts_recent_stamp_ns.is_some(),
+                    rcv_nxt: tw.rcv_nxt,
+                    age_ns: now - tw.start_ns,
+                };
+                let judgement = self.policy.on_time_wait_segment(&tw, seg);
+                record.reason = judgement.reason.describe();
+                match judgement.next {
+                    TwNext::Reopened { server_isn } => {
+                        record.expected_server_isn = Some(server_isn);
+                    }
+                    _ if judgement.paws_reject => record.verdict = Verdict::PawsReject,
+                    _ => record.verdict = Verdict::SeqReject,
+                }
+                self.apply_time_wait(tuple, &judgement);
+                if let TwNext::Reopened { .. } = judgement.next {
+                    tuple.state = ServerState::Handshake(Handshake::new(seg));
+                }
+            }
+            ServerState::Closed => {
+                self.to_listener(&mut record, key.server);
+                tuple.state = ServerState::Handshake(Handshake::new(seg));
+            }
+            ServerState::Handshake(handshake) => {
+                if handshake.client_isn == seg.seq {
+                    record.found = FoundState::SynRecv;
+                    record.reason = "retransmitted SYN: the request socket answers it again";
+                } else if handshake.server_isn.is_none() {
+                    // The earlier SYN was never answered: no request socket stands in the way.
+                    self.to_listener(&mut record, key.server);
+                    tuple.state = ServerState::Handshake(Handshake::new(seg));
+                } else {
+                    record.found = FoundState::SynRecv;
+                    record.verdict = Verdict::Unknown;
+                    record.reason = "new ISN while the server holds a request socket (SYN_RECV)";
+                }
+            }
+            ServerState::Open(_) => {
+                record.found = FoundState::Open;
+                record.verdict = Verdict::Unknown;
+                record.reason = "the tuple's previous connection is still open at the server";
+            }
+            ServerState::Unknown => {
+                record.found = FoundState::Unknown;
+                record.verdict = Verdict::Unknown;
+                record.reason = "the capture did not show this tuple's earlier conversation begin";
+                // Follow what the server does next, so later SYNs can be judged.
+                tuple.state = ServerState::Handshake(Handshake::new(seg));
+            }
+        }
+        tuple.open_syn = Some(record);
+    }
+
+    /// A SYN that meets no socket goes to the listener, if the port has one.
+    fn to_listener(&mut self, record: &mut SynRecord, server: SocketAddr) {
+        record.found = FoundState::Listen;
+        record.verdict = Verdict::Accepted;
+        record.reason = "no socket for the tuple: the listener accepts it";
+        record.listener_pending = !self.listeners.contains(&server);
+    }
+
+    /// The policy's judgement on a TIME_WAIT socket, applied to the tuple and the counters.
+    fn apply_time_wait(&mut self, tuple: &mut Tuple, judgement: &TwJudgement) {
+        // The kernel counts a PAWS failure only for segments it does not accept, and an
+        // accepted SYN never fails PAWS.
+        if judgement.paws_reject {
+            self.stats.counters.paws_timewait += 1;
+        }
+        if judgement.reply == TwReply::RateLimited {
+            self.stats.counters.ack_skipped_timewait += 1;
+        }
+        match judgement.next {
+            TwNext::Stay(tw) => tuple.state = ServerState::TimeWait(tw),
+            TwNext::Killed => {
+                self.stats.time_wait.killed_by_rst += 1;
+                tuple.state = ServerState::Closed;
+            }
+            TwNext::Reopened { .. } => {
+                self.stats.time_wait.reopened_by_syn += 1;
+                tuple.state = ServerState::Closed;
+            }
+        }
+    }
+
+    fn expire_time_wait(&mut self, tuple: &mut Tuple, now_ns: i64) {
+        if let ServerState::TimeWait(tw) = tuple.state
+            && self.policy.expired(&tw, now_ns)
+        {
+            self.stats.time_wait.expired += 1;
+            tuple.state = ServerState::Closed;
+        }
+    }
+
+    fn end_incarnation(&mut self, tuple: &mut Tuple, outcome: CloseOutcome, now_ns: i64) {
+        tuple.last_end_ns = Some(now_ns);
+        tuple.state = match outcome {
+            CloseOutcome::ServerTimeWait(tw) => {
+                self.stats.time_wait.entered += 1;
+                ServerState::TimeWait(tw)
+            }
+            CloseOutcome::ClientTimeWait => {
+                self.stats.time_wait.client_held += 1;
+                ServerState::Closed
+            }
+            CloseOutcome::Reset => ServerState::Closed,
+        };
+    }
+
+    /// The first SYN-ACK from a port proves a listener: settle the SYNs waiting on it.
+    fn learn_listener(&mut self, server: SocketAddr) {
+        if !self.listeners.insert(server) {
+            return;
+        }
+        for mut syn in self.awaiting_listener.remove(&server).unwrap_or_default() {
+            syn.listener_pending = false;
+            self.sink.record(syn);
+        }
+    }
+
+    /// A SYN's reply window closed: hand it on, or park it until the listener is known.
+    fn finish_syn(&mut self, mut syn: SynRecord) {
+        if syn.listener_pending {
+            if !self.listeners.contains(&syn.tuple.server) {
+                self.awaiting_listener
+                    .entry(syn.tuple.server)
+                    .or_default()
+                    .push(syn);
+                return;
+            }
+            syn.listener_pending = false;
+        }
+        self.sink.record(syn);
+    }
+}

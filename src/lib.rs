@@ -1,0 +1,15 @@
+//! pawscope: explains TCP connection failures caused by TIME_WAIT meeting PAWS behind NAT.
+//!
+//! Data flows one way: [`capture`] (files -> frames), [`packet`] (frames -> segments),
+//! [`flow`] (segments -> connection lifecycles and SYN judgements, asking [`policy`] for the
+//! kernel's rules), [`analysis`] (judgements + observed replies -> findings), [`report`].
+
+pub mod analysis;
+pub mod capture;
+pub mod cli;
+pub mod flow;
+pub mod packet;
+pub mod policy;
+pub mod report;
+pub mod seq;
+pub mod timefmt;

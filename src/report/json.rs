@@ -1,0 +1,188 @@
+//! The `analyze --json` object. Keys are a stable interface: add, never rename.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::analysis::{Agreement, Analysis, ReplyCounts, VerdictCounts};
+use crate::timefmt::rfc3339;
+
+#[derive(Serialize)]
+struct Report<'a> {
+    pawscope_version: &'static str,
+    policy: &'static str,
+    /// The policy's behaviour is simulated from kernel source, not recorded from a kernel.
+    policy_simulated: bool,
+    time_wait_len_secs: f64,
+    capture: Capture<'a>,
+    /// Handshakes completed at the server.
+    connections: u64,
+    /// Distinct 4-tuples that carried a SYN.
+    tuples: u64,
+    syn: Syn,
+    reuse: Reuse,
+    verdicts: Verdicts,
+    agreement: AgreementJson,
+    kernel_counters: KernelCounters,
+    time_wait: TimeWait,
+    warnings: &'a [String],
+}
+
+#[derive(Serialize)]
+struct Capture<'a> {
+    packets: u64,
+    tcp_segments: u64,
+    first_ts: Option<String>,
+    last_ts: Option<String>,
+    skipped: &'a BTreeMap<String, u64>,
+    truncated_at: Option<u64>,
+    out_of_order: u64,
+}
+
+#[derive(Serialize)]
+struct Syn {
+    total: u64,
+    retransmissions: u64,
+    replies: Replies,
+}
+
+#[derive(Serialize)]
+struct Replies {
+    syn_ack: u64,
+    challenge_ack: u64,
+    rst: u64,
+    none: u64,
+}
+
+#[derive(Serialize)]
+struct Reuse {
+    within_2msl: u64,
+    after_2msl: u64,
+}
+
+#[derive(Serialize)]
+struct Verdicts {
+    accepted: u64,
+    paws_reject: u64,
+    seq_reject: u64,
+    no_listener: u64,
+    unknown: u64,
+}
+
+#[derive(Serialize)]
+struct AgreementJson {
+    predicted_reject_observed_reject: u64,
+    predicted_reject_observed_accept: u64,
+    predicted_accept_observed_reject: u64,
+    predicted_accept_observed_accept: u64,
+    unobserved: u64,
+    unjudged: u64,
+}
+
+#[allow(non_snake_case)]
+#[derive(Serialize)]
+struct KernelCounters {
+    PAWSTimewait: u64,
+    PassiveOpens: u64,
+    TCPACKSkippedTimeWait: u64,
+}
+
+#[derive(Serialize)]
+struct TimeWait {
+    entered: u64,
+    expired: u64,
+    killed_by_rst: u64,
+    reopened_by_syn: u64,
+    open_at_end: u64,
+    client_held: u64,
+    reopen_isn_matched: u64,
+    reopen_isn_mismatched: u64,
+}
+
+impl From<&ReplyCounts> for Replies {
+    fn from(r: &ReplyCounts) -> Self {
+        Replies {
+            syn_ack: r.syn_ack,
+            challenge_ack: r.challenge_ack,
+            rst: r.rst,
+            none: r.none,
+        }
+    }
+}
+
+impl From<&VerdictCounts> for Verdicts {
+    fn from(v: &VerdictCounts) -> Self {
+        Verdicts {
+            accepted: v.accepted,
+            paws_reject: v.paws_reject,
+            seq_reject: v.seq_reject,
+            no_listener: v.no_listener,
+            unknown: v.unknown,
+        }
+    }
+}
+
+impl From<&Agreement> for AgreementJson {
+    fn from(a: &Agreement) -> Self {
+        AgreementJson {
+            predicted_reject_observed_reject: a.predicted_reject_observed_reject,
+            predicted_reject_observed_accept: a.predicted_reject_observed_accept,
+            predicted_accept_observed_reject: a.predicted_accept_observed_reject,
+            predicted_accept_observed_accept: a.predicted_accept_observed_accept,
+            unobserved: a.unobserved,
+            unjudged: a.unjudged,
+        }
+    }
+}
+
+/// The analysis as one pretty-printed JSON object.
+pub fn to_json(analysis: &Analysis) -> String {
+    let flow = &analysis.flow;
+    let tw = &flow.time_wait;
+    let report = Report {
+        pawscope_version: env!("CARGO_PKG_VERSION"),
+        policy: analysis.policy_name,
+        policy_simulated: analysis.policy_simulated,
+        time_wait_len_secs: analysis.time_wait_len_ns as f64 / 1e9,
+        capture: Capture {
+            packets: analysis.capture.packets,
+            tcp_segments: analysis.capture.tcp_segments,
+            first_ts: analysis.capture.first_ts_ns.map(rfc3339),
+            last_ts: analysis.capture.last_ts_ns.map(rfc3339),
+            skipped: &analysis.capture.skipped,
+            truncated_at: analysis.capture.truncated_at,
+            out_of_order: analysis.capture.out_of_order,
+        },
+        connections: flow.counters.passive_opens,
+        tuples: flow.tuples_with_syn,
+        syn: Syn {
+            total: flow.syn_total,
+            retransmissions: flow.syn_retransmissions,
+            replies: (&analysis.syns.replies).into(),
+        },
+        reuse: Reuse {
+            within_2msl: flow.reuse_within_2msl,
+            after_2msl: flow.reuse_after_2msl,
+        },
+        verdicts: (&analysis.syns.verdicts).into(),
+        agreement: (&analysis.syns.agreement).into(),
+        kernel_counters: KernelCounters {
+            PAWSTimewait: flow.counters.paws_timewait,
+            PassiveOpens: flow.counters.passive_opens,
+            TCPACKSkippedTimeWait: flow.counters.ack_skipped_timewait,
+        },
+        time_wait: TimeWait {
+            entered: tw.entered,
+            expired: tw.expired,
+            killed_by_rst: tw.killed_by_rst,
+            reopened_by_syn: tw.reopened_by_syn,
+            open_at_end: tw.open_at_end,
+            client_held: tw.client_held,
+            reopen_isn_matched: tw.reopen_isn_matched,
+            reopen_isn_mismatched: tw.reopen_isn_mismatched,
+        },
+        warnings: &analysis.warnings,
+    };
+    // Serialising plain structs of numbers and strings cannot fail.
+    serde_json::to_string_pretty(&report).unwrap_or_default()
+}

@@ -10,7 +10,7 @@ use std::path::Path;
 
 use crate::capture::{CaptureError, CaptureReader};
 use crate::flow::{FlowStats, Tracker};
-use crate::packet::decode;
+use crate::packet::{SkipReason, decode};
 use crate::policy::ServerPolicy;
 
 /// How to run an analysis.
@@ -56,6 +56,7 @@ pub fn analyze_file(path: &Path, options: &AnalyzeOptions<'_>) -> Result<Analysi
         SynSummary::new(options.keep_rejected),
     );
     let mut capture = CaptureSummary::default();
+    let mut first_unsupported: Option<(u64, u32)> = None;
     let read = reader.read_frames(|frame| {
         capture.first_ts_ns = Some(
             capture
@@ -72,9 +73,31 @@ pub fn analyze_file(path: &Path, options: &AnalyzeOptions<'_>) -> Result<Analysi
                 capture.tcp_segments += 1;
                 tracker.on_segment(&segment);
             }
-            Err(reason) => *capture.skipped.entry(reason.key()).or_insert(0) += 1,
+            Err(reason) => {
+                if let SkipReason::UnsupportedLinkType(link) = reason {
+                    first_unsupported.get_or_insert((frame.offset, link));
+                }
+                *capture.skipped.entry(reason.key()).or_insert(0) += 1;
+            }
         }
     })?;
+    // A capture whose every packet has a link type pawscope cannot decode is not a capture
+    // it can analyse: say so instead of reporting empty results.
+    if let Some((offset, link)) = first_unsupported
+        && capture
+            .skipped
+            .keys()
+            .all(|k| k.starts_with("unsupported_link_type_"))
+        && capture.tcp_segments == 0
+    {
+        return Err(CaptureError::new(
+            path,
+            Some(offset),
+            format!(
+                "unsupported link type {link}: expected Ethernet (1), Linux cooked (113, 276), raw IP (101, 228, 229) or BSD loopback (0, 108)"
+            ),
+        ));
+    }
     capture.packets = read.packets;
     capture.truncated_at = read.truncated_at;
     capture.out_of_order = read.out_of_order;

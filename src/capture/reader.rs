@@ -13,6 +13,8 @@ use super::{CaptureError, Frame, LinkType};
 
 /// Initial buffer: comfortably holds any record a 64 KiB-snaplen capture can contain.
 const INITIAL_BUFFER: usize = 1 << 18;
+/// libpcap's MAXIMUM_SNAPLEN: no pcap record's captured length is larger.
+const MAX_SNAPLEN: u32 = 262_144;
 /// No capture tool writes records this large; a length field beyond it means corruption.
 const MAX_BUFFER: usize = 1 << 26;
 
@@ -92,6 +94,46 @@ impl CaptureReader {
         &self.path
     }
 
+    /// A record that does not fit in the rest of the file is either cut off (the capture
+    /// stopped mid-write) or has a corrupt length field. Lengths no writer produces mean
+    /// the latter: that is an error, not a truncation.
+    fn check_plausible_length(
+        &self,
+        format: Option<FileFormat>,
+        offset: u64,
+    ) -> Result<(), CaptureError> {
+        let data = self.inner.data();
+        let read_u32 = |at: usize, big_endian: bool| -> Option<u32> {
+            let bytes: [u8; 4] = data.get(at..at + 4)?.try_into().ok()?;
+            Some(if big_endian {
+                u32::from_be_bytes(bytes)
+            } else {
+                u32::from_le_bytes(bytes)
+            })
+        };
+        let problem = match format {
+            Some(FileFormat::Pcap { big_endian, .. }) => read_u32(8, big_endian)
+                .filter(|&caplen| caplen > MAX_SNAPLEN)
+                .map(|caplen| format!("record length {caplen} exceeds the {MAX_SNAPLEN}-byte maximum snaplen: corrupt record header")),
+            Some(FileFormat::PcapNg) => {
+                // The section's byte order is unknown here; a sane length reads sanely one way.
+                let le = read_u32(4, false);
+                let be = read_u32(4, true);
+                match (le, be) {
+                    (Some(le), Some(be)) if le.min(be) as usize > MAX_BUFFER || le.min(be) < 12 => {
+                        Some(format!("block length {le} is impossible: corrupt block header"))
+                    }
+                    _ => None,
+                }
+            }
+            None => None,
+        };
+        match problem {
+            Some(message) => Err(CaptureError::new(&self.path, Some(offset), message)),
+            None => Ok(()),
+        }
+    }
+
     /// Reads the whole file, calling `on_frame` for every packet record in file order.
     ///
     /// A file cut off inside a record is not an error: the frames before the cut are
@@ -151,13 +193,14 @@ impl CaptureReader {
                                     None
                                 }
                                 Block::InterfaceDescription(idb) => {
-                                    let units_per_sec = idb.ts_resolution().ok_or_else(|| {
-                                        CaptureError::new(
-                                            &self.path,
-                                            Some(offset),
-                                            format!("invalid if_tsresol {}", idb.if_tsresol),
-                                        )
-                                    })?;
+                                    let units_per_sec =
+                                        ts_resolution(idb.if_tsresol).ok_or_else(|| {
+                                            CaptureError::new(
+                                                &self.path,
+                                                Some(offset),
+                                                format!("invalid if_tsresol {}", idb.if_tsresol),
+                                            )
+                                        })?;
                                     interfaces.push(Interface {
                                         link: LinkType(idb.linktype.0 as u32),
                                         units_per_sec,
@@ -228,6 +271,7 @@ impl CaptureReader {
                 Err(PcapError::Eof) => break,
                 Err(PcapError::Incomplete(_)) => {
                     if self.inner.reader_exhausted() {
+                        self.check_plausible_length(summary.format, offset)?;
                         summary.truncated_at = Some(offset);
                         break;
                     }
@@ -236,10 +280,12 @@ impl CaptureReader {
                         .map_err(|_| CaptureError::new(&self.path, Some(offset), "read error"))?;
                 }
                 Err(PcapError::UnexpectedEof) => {
+                    self.check_plausible_length(summary.format, offset)?;
                     summary.truncated_at = Some(offset);
                     break;
                 }
                 Err(PcapError::BufferTooSmall) => {
+                    self.check_plausible_length(summary.format, offset)?;
                     if capacity >= MAX_BUFFER {
                         return Err(CaptureError::new(
                             &self.path,
@@ -273,6 +319,17 @@ impl CaptureReader {
     }
 }
 
+/// `if_tsresol`: the high bit selects a power of two, otherwise a power of ten.
+/// (pcap-parser 0.17 rejects every power-of-two value above 63 before masking the bit off.)
+fn ts_resolution(if_tsresol: u8) -> Option<u64> {
+    let exponent = u32::from(if_tsresol & 0x7f);
+    if if_tsresol & 0x80 != 0 {
+        1u64.checked_shl(exponent).filter(|_| exponent < 64)
+    } else {
+        10u64.checked_pow(exponent)
+    }
+}
+
 fn units_to_ns(units: u64, units_per_sec: u64) -> i64 {
     let ns = u128::from(units) * 1_000_000_000 / u128::from(units_per_sec.max(1));
     i64::try_from(ns).unwrap_or(i64::MAX)
@@ -292,5 +349,19 @@ fn open_message(e: &std::io::Error) -> String {
         std::io::ErrorKind::NotFound => "no such file".to_string(),
         std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
         _ => format!("cannot open: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ts_resolution;
+
+    #[test]
+    fn ts_resolution_reads_both_bases() {
+        assert_eq!(ts_resolution(6), Some(1_000_000));
+        assert_eq!(ts_resolution(9), Some(1_000_000_000));
+        assert_eq!(ts_resolution(0x80 | 8), Some(256));
+        assert_eq!(ts_resolution(0x80 | 64), None);
+        assert_eq!(ts_resolution(20), None);
     }
 }

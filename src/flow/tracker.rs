@@ -367,7 +367,7 @@ impl<S: SynSink> Context<'_, S> {
                 }
             }
             ServerState::Closed => {
-                self.to_listener(&mut record, key.server);
+                self.send_to_listener(&mut record, key.server);
                 tuple.state = ServerState::Handshake(Handshake::new(seg));
             }
             ServerState::Handshake(handshake) => {
@@ -376,7 +376,7 @@ impl<S: SynSink> Context<'_, S> {
                     record.reason = "retransmitted SYN: the request socket answers it again";
                 } else if handshake.server_isn.is_none() {
                     // The earlier SYN was never answered: no request socket stands in the way.
-                    self.to_listener(&mut record, key.server);
+                    self.send_to_listener(&mut record, key.server);
                     tuple.state = ServerState::Handshake(Handshake::new(seg));
                 } else {
                     record.found = FoundState::SynRecv;
@@ -401,7 +401,7 @@ impl<S: SynSink> Context<'_, S> {
     }
 
     /// A SYN that meets no socket goes to the listener, if the port has one.
-    fn to_listener(&mut self, record: &mut SynRecord, server: SocketAddr) {
+    fn send_to_listener(&mut self, record: &mut SynRecord, server: SocketAddr) {
         record.found = FoundState::Listen;
         record.verdict = Verdict::Accepted;
         record.reason = "no socket for the tuple: the listener accepts it";

@@ -192,3 +192,275 @@ impl ServerPolicy for LinuxPolicy {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+
+    use super::*;
+    use crate::packet::{TcpFlags, TcpOptions, Timestamp};
+
+    const SEC: i64 = NS_PER_SEC;
+    const T0: i64 = 1_000 * SEC;
+
+    /// A TIME_WAIT socket that entered TIME_WAIT at T0 with timestamps negotiated.
+    fn tw() -> TimeWait {
+        TimeWait {
+            start_ns: T0,
+            deadline_ns: T0 + TIME_WAIT_LEN_NS,
+            rcv_nxt: 1_000_000,
+            snd_nxt: 5_000_000,
+            ts_recent: 50_000,
+            ts_recent_stamp_ns: Some(T0),
+            last_oow_ack_ns: None,
+        }
+    }
+
+    fn seg(at: i64, flags: u8, seq: u32, tsval: Option<u32>) -> Segment {
+        let client: SocketAddr = "203.0.113.1:40000".parse().unwrap();
+        let server: SocketAddr = "203.0.113.10:80".parse().unwrap();
+        Segment {
+            ts_ns: at,
+            src: client,
+            dst: server,
+            seq,
+            ack: if flags & TcpFlags::ACK != 0 {
+                5_000_000
+            } else {
+                0
+            },
+            flags: TcpFlags(flags),
+            payload_len: 0,
+            window: 64240,
+            options: TcpOptions {
+                timestamp: tsval.map(|val| Timestamp { val, ecr: 0 }),
+                ..TcpOptions::default()
+            },
+        }
+    }
+
+    fn judge(tw: &TimeWait, seg: &Segment) -> TwJudgement {
+        LinuxPolicy::default().on_time_wait_segment(tw, seg)
+    }
+
+    fn stayed(j: &TwJudgement) -> TimeWait {
+        match j.next {
+            TwNext::Stay(tw) => tw,
+            other => panic!("expected the socket to stay in TIME_WAIT, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn syn_with_older_tsval_fails_paws_and_gets_a_challenge_ack() {
+        let j = judge(
+            &tw(),
+            &seg(T0 + SEC, TcpFlags::SYN, 2_000_000, Some(49_999)),
+        );
+        assert!(j.paws_reject);
+        assert_eq!(j.reason, TwReason::PawsOlderTsval);
+        assert_eq!(j.reply, TwReply::Ack);
+        let after = stayed(&j);
+        // PAWS failures re-arm the timer.
+        assert_eq!(after.deadline_ns, T0 + SEC + TIME_WAIT_LEN_NS);
+        assert_eq!(after.last_oow_ack_ns, Some(T0 + SEC));
+    }
+
+    #[test]
+    fn paws_compares_timestamps_with_wrap_around() {
+        let mut state = tw();
+        state.ts_recent = 0xffff_fff0;
+        // 5 is 21 ticks after 0xfffffff0: newer, so not a PAWS failure, and the SYN is taken.
+        let j = judge(&state, &seg(T0 + SEC, TcpFlags::SYN, 10, Some(5)));
+        assert!(!j.paws_reject);
+        assert_eq!(j.reason, TwReason::TsvalNewer);
+        assert!(matches!(j.next, TwNext::Reopened { .. }));
+        // And 0xffffff00 is older than 0xfffffff0.
+        assert!(judge(&state, &seg(T0 + SEC, TcpFlags::SYN, 10, Some(0xffff_ff00))).paws_reject);
+    }
+
+    #[test]
+    fn ts_recent_zero_disables_paws() {
+        let mut state = tw();
+        state.ts_recent = 0;
+        let j = judge(
+            &state,
+            &seg(T0 + SEC, TcpFlags::SYN, 2_000_000, Some(0x9000_0000)),
+        );
+        assert!(!j.paws_reject);
+    }
+
+    #[test]
+    fn without_negotiated_timestamps_only_the_sequence_number_counts() {
+        let mut state = tw();
+        state.ts_recent_stamp_ns = None;
+        // Old TSval is not even parsed; seq after rcv_nxt: accepted.
+        let j = judge(&state, &seg(T0 + SEC, TcpFlags::SYN, 1_000_001, Some(1)));
+        assert!(!j.paws_reject);
+        assert_eq!(j.reason, TwReason::SeqAfterRcvNxt);
+        // A newer TSval cannot rescue a SYN whose seq is not after rcv_nxt.
+        let j = judge(
+            &state,
+            &seg(T0 + SEC, TcpFlags::SYN, 999_999, Some(4_000_000_000)),
+        );
+        assert_eq!(j.reason, TwReason::SeqNotAfterRcvNxt);
+        assert_eq!(j.reply, TwReply::Ack);
+        // An ACK-less SYN that is merely out of order does not re-arm the timer.
+        assert_eq!(stayed(&j).deadline_ns, T0 + TIME_WAIT_LEN_NS);
+    }
+
+    #[test]
+    fn seq_equal_to_rcv_nxt_is_not_after_it() {
+        let mut state = tw();
+        state.ts_recent_stamp_ns = None;
+        let j = judge(&state, &seg(T0 + SEC, TcpFlags::SYN, 1_000_000, None));
+        assert_eq!(j.reason, TwReason::SeqNotAfterRcvNxt);
+    }
+
+    #[test]
+    fn syn_without_tsval_is_judged_by_sequence_even_when_timestamps_were_negotiated() {
+        let j = judge(&tw(), &seg(T0 + SEC, TcpFlags::SYN, 999, None));
+        assert!(!j.paws_reject);
+        assert_eq!(j.reason, TwReason::SeqNotAfterRcvNxt);
+    }
+
+    #[test]
+    fn stale_ts_recent_is_not_trusted_after_paws_wrap() {
+        let mut state = tw();
+        state.deadline_ns = T0 + 3_000 * SEC;
+        let just_before = judge(
+            &state,
+            &seg(T0 + PAWS_WRAP_NS - 1, TcpFlags::SYN, 5, Some(1)),
+        );
+        assert!(just_before.paws_reject);
+        let at_wrap = judge(&state, &seg(T0 + PAWS_WRAP_NS, TcpFlags::SYN, 5, Some(1)));
+        assert!(!at_wrap.paws_reject);
+    }
+
+    #[test]
+    fn rst_with_old_tsval_is_rejected_until_ts_recent_is_older_than_paws_msl() {
+        let mut state = tw();
+        state.deadline_ns = T0 + 120 * SEC;
+        let young = judge(
+            &state,
+            &seg(T0 + 10 * SEC, TcpFlags::RST, 1_000_000, Some(1)),
+        );
+        assert!(young.paws_reject);
+        assert_eq!(young.reply, TwReply::Nothing);
+        // A rejected RST neither re-arms the timer nor gets an ACK.
+        assert_eq!(stayed(&young).deadline_ns, T0 + 120 * SEC);
+        let old = judge(
+            &state,
+            &seg(T0 + PAWS_MSL_NS, TcpFlags::RST, 1_000_000, Some(1)),
+        );
+        assert!(!old.paws_reject);
+        assert_eq!(old.next, TwNext::Killed);
+    }
+
+    #[test]
+    fn in_window_rst_kills_time_wait() {
+        let j = judge(&tw(), &seg(T0 + SEC, TcpFlags::RST, 1_000_000, None));
+        assert_eq!(j.next, TwNext::Killed);
+        assert_eq!(j.reason, TwReason::InWindowRst);
+    }
+
+    #[test]
+    fn out_of_window_rst_is_ignored() {
+        let j = judge(&tw(), &seg(T0 + SEC, TcpFlags::RST, 1_000_001, None));
+        assert_eq!(stayed(&j), tw());
+        assert_eq!(j.reply, TwReply::Nothing);
+    }
+
+    #[test]
+    fn rfc1337_keeps_time_wait_on_in_window_rst() {
+        let policy = LinuxPolicy {
+            rfc1337: true,
+            ..LinuxPolicy::default()
+        };
+        let j = policy.on_time_wait_segment(&tw(), &seg(T0 + SEC, TcpFlags::RST, 1_000_000, None));
+        assert_eq!(j.reason, TwReason::InWindowRstIgnored);
+        assert_eq!(stayed(&j).deadline_ns, T0 + TIME_WAIT_LEN_NS);
+    }
+
+    #[test]
+    fn in_window_bare_ack_rearms_the_timer_and_updates_ts_recent() {
+        let j = judge(
+            &tw(),
+            &seg(T0 + 7 * SEC, TcpFlags::ACK, 1_000_000, Some(50_007)),
+        );
+        assert_eq!(j.reason, TwReason::InWindowAck);
+        assert_eq!(j.reply, TwReply::Nothing);
+        let after = stayed(&j);
+        assert_eq!(after.deadline_ns, T0 + 7 * SEC + TIME_WAIT_LEN_NS);
+        assert_eq!(after.ts_recent, 50_007);
+        assert_eq!(after.ts_recent_stamp_ns, Some(T0 + 7 * SEC));
+    }
+
+    #[test]
+    fn accepted_syn_gets_isn_snd_nxt_plus_65537() {
+        let j = judge(
+            &tw(),
+            &seg(T0 + SEC, TcpFlags::SYN, 1_000_001, Some(60_000)),
+        );
+        assert_eq!(
+            j.next,
+            TwNext::Reopened {
+                server_isn: 5_000_000 + 65_537
+            }
+        );
+        assert_eq!(j.reply, TwReply::ToListener);
+    }
+
+    #[test]
+    fn accepted_syn_isn_skips_zero() {
+        let mut state = tw();
+        state.snd_nxt = 0u32.wrapping_sub(65_537);
+        let j = judge(
+            &state,
+            &seg(T0 + SEC, TcpFlags::SYN, 1_000_001, Some(60_000)),
+        );
+        assert_eq!(j.next, TwNext::Reopened { server_isn: 1 });
+    }
+
+    #[test]
+    fn newer_tsval_accepts_a_syn_whose_sequence_is_behind() {
+        let j = judge(&tw(), &seg(T0 + SEC, TcpFlags::SYN, 10, Some(50_001)));
+        assert_eq!(j.reason, TwReason::TsvalNewer);
+    }
+
+    #[test]
+    fn challenge_acks_are_rate_limited_per_socket_for_500_ms() {
+        let first = judge(&tw(), &seg(T0 + SEC, TcpFlags::SYN, 10, Some(1)));
+        assert_eq!(first.reply, TwReply::Ack);
+        let state = stayed(&first);
+        let soon = judge(
+            &state,
+            &seg(T0 + SEC + OOW_RATELIMIT_NS - 1, TcpFlags::SYN, 10, Some(2)),
+        );
+        assert_eq!(soon.reply, TwReply::RateLimited);
+        // Suppressed ACKs do not move the rate-limit clock.
+        assert_eq!(stayed(&soon).last_oow_ack_ns, Some(T0 + SEC));
+        let later = judge(
+            &state,
+            &seg(T0 + SEC + OOW_RATELIMIT_NS, TcpFlags::SYN, 10, Some(3)),
+        );
+        assert_eq!(later.reply, TwReply::Ack);
+    }
+
+    #[test]
+    fn data_segments_are_never_rate_limited() {
+        let mut state = tw();
+        state.last_oow_ack_ns = Some(T0 + SEC);
+        let mut data = seg(T0 + SEC + 1, TcpFlags::ACK, 999_000, None);
+        data.payload_len = 100;
+        let j = judge(&state, &data);
+        assert_eq!(j.reply, TwReply::Ack);
+        assert_eq!(stayed(&j).last_oow_ack_ns, Some(T0 + SEC));
+    }
+
+    #[test]
+    fn timer_fires_at_the_deadline() {
+        let policy = LinuxPolicy::default();
+        assert!(!policy.expired(&tw(), T0 + TIME_WAIT_LEN_NS - 1));
+        assert!(policy.expired(&tw(), T0 + TIME_WAIT_LEN_NS));
+    }
+}

@@ -11,3 +11,6 @@ pub use stats::{FlowStats, KernelCounters, TimeWaitStats};
 pub use syn::{FoundState, ObservedReply, SynRecord, SynSink, Verdict};
 pub use tracker::Tracker;
 pub use tuple::{Direction, TupleKey};
+
+#[cfg(test)]
+mod tests;

@@ -371,13 +371,16 @@ impl<S: SynSink> Context<'_, S> {
                 tuple.state = ServerState::Handshake(Handshake::new(seg));
             }
             ServerState::Handshake(handshake) => {
-                if handshake.client_isn == seg.seq {
+                if handshake.server_isn.is_none() {
+                    // No SYN-ACK yet: whether a request socket exists is the listener's
+                    // question, as for the first SYN.
+                    self.send_to_listener(&mut record, key.server);
+                    if handshake.client_isn != seg.seq {
+                        tuple.state = ServerState::Handshake(Handshake::new(seg));
+                    }
+                } else if handshake.client_isn == seg.seq {
                     record.found = FoundState::SynRecv;
                     record.reason = "retransmitted SYN: the request socket answers it again";
-                } else if handshake.server_isn.is_none() {
-                    // The earlier SYN was never answered: no request socket stands in the way.
-                    self.send_to_listener(&mut record, key.server);
-                    tuple.state = ServerState::Handshake(Handshake::new(seg));
                 } else {
                     record.found = FoundState::SynRecv;
                     record.verdict = Verdict::Unknown;

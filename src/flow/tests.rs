@@ -1,0 +1,273 @@
+//! The tracker on hand-built conversations: one lifecycle rule per test.
+
+use std::net::SocketAddr;
+
+use super::*;
+use crate::packet::{Segment, TcpFlags, TcpOptions, Timestamp};
+use crate::policy::linux::LinuxPolicy;
+
+const MS: i64 = 1_000_000;
+const SEC: i64 = 1_000 * MS;
+const S: u8 = TcpFlags::SYN;
+const A: u8 = TcpFlags::ACK;
+const F: u8 = TcpFlags::FIN;
+const R: u8 = TcpFlags::RST;
+
+fn client() -> SocketAddr {
+    "203.0.113.1:40000".parse().unwrap()
+}
+fn server() -> SocketAddr {
+    "203.0.113.10:80".parse().unwrap()
+}
+
+fn seg(
+    t: i64,
+    from_client: bool,
+    flags: u8,
+    seq: u32,
+    ack: u32,
+    len: u32,
+    tsval: Option<u32>,
+) -> Segment {
+    let (src, dst) = if from_client {
+        (client(), server())
+    } else {
+        (server(), client())
+    };
+    Segment {
+        ts_ns: t,
+        src,
+        dst,
+        seq,
+        ack,
+        flags: TcpFlags(flags),
+        payload_len: len,
+        window: 1000,
+        options: TcpOptions {
+            timestamp: tsval.map(|val| Timestamp { val, ecr: 0 }),
+            ..TcpOptions::default()
+        },
+    }
+}
+
+fn c(t: i64, flags: u8, seq: u32, ack: u32, len: u32, tsval: Option<u32>) -> Segment {
+    seg(t, true, flags, seq, ack, len, tsval)
+}
+fn s(t: i64, flags: u8, seq: u32, ack: u32, len: u32, tsval: Option<u32>) -> Segment {
+    seg(t, false, flags, seq, ack, len, tsval)
+}
+
+fn run(segments: &[Segment]) -> (FlowStats, Vec<SynRecord>) {
+    let policy = LinuxPolicy::default();
+    let mut tracker = Tracker::new(&policy, None, Vec::new());
+    for segment in segments {
+        tracker.on_segment(segment);
+    }
+    let (stats, mut syns) = tracker.finish();
+    syns.sort_by_key(|syn| syn.ts_ns);
+    (stats, syns)
+}
+
+/// A request/response where the server closes first: client ISN 100, server ISN 5000,
+/// client clock at 1000. Ends with the server in TIME_WAIT: rcv_nxt 112, snd_nxt 5022,
+/// ts_recent 1004.
+fn server_closes_first(t0: i64) -> Vec<Segment> {
+    let ts = Some;
+    vec![
+        c(t0, S, 100, 0, 0, ts(1000)),
+        s(t0 + MS, S | A, 5000, 101, 0, ts(7)),
+        c(t0 + 2 * MS, A, 101, 5001, 0, ts(1001)),
+        c(t0 + 3 * MS, A, 101, 5001, 10, ts(1002)),
+        s(t0 + 4 * MS, A | F, 5001, 111, 20, ts(8)),
+        c(t0 + 5 * MS, A, 111, 5022, 0, ts(1003)),
+        c(t0 + 6 * MS, A | F, 111, 5022, 0, ts(1004)),
+        s(t0 + 7 * MS, A, 5022, 112, 0, ts(9)),
+    ]
+}
+
+#[test]
+fn server_that_closes_first_holds_time_wait_with_the_clients_fin_state() {
+    let mut conversation = server_closes_first(0);
+    // Another host behind the NAT, with a clock behind: PAWS rejects its SYN.
+    conversation.push(c(SEC, S, 90_000, 0, 0, Some(500)));
+    let (stats, syns) = run(&conversation);
+    assert_eq!(stats.counters.passive_opens, 1);
+    assert_eq!(stats.time_wait.entered, 1);
+    assert_eq!(stats.counters.paws_timewait, 1);
+    let rejected = &syns[1];
+    assert_eq!(rejected.verdict, Verdict::PawsReject);
+    assert_eq!(
+        rejected.found,
+        FoundState::TimeWait {
+            ts_recent: 1004,
+            ts_negotiated: true,
+            rcv_nxt: 112,
+            age_ns: SEC - 6 * MS
+        }
+    );
+}
+
+#[test]
+fn challenge_ack_then_client_rst_then_retransmission_is_accepted_with_the_time_wait_isn() {
+    let mut conversation = server_closes_first(0);
+    conversation.extend([
+        c(SEC, S, 90_000, 0, 0, Some(500)),
+        s(SEC + MS, A, 5022, 112, 0, Some(10)),
+        c(SEC + 2 * MS, R, 112, 0, 0, None),
+        c(SEC + 5 * MS, S, 90_000, 0, 0, Some(505)),
+        s(SEC + 6 * MS, S | A, 5022 + 65_537, 90_001, 0, Some(11)),
+        c(SEC + 7 * MS, A, 90_001, 5022 + 65_538, 0, Some(506)),
+    ]);
+    let (stats, syns) = run(&conversation);
+    assert_eq!(syns[1].reply, ObservedReply::ChallengeAck);
+    assert_eq!(syns[1].reply_delay_ns, Some(MS));
+    assert_eq!(stats.time_wait.killed_by_rst, 1);
+    // The retransmission meets no socket (the RST killed TIME_WAIT): an ordinary accept.
+    assert_eq!(syns[2].retransmission, 1);
+    assert_eq!(syns[2].verdict, Verdict::Accepted);
+    assert_eq!(syns[2].found, FoundState::Listen);
+    assert_eq!(syns[2].reply, ObservedReply::SynAck);
+    assert_eq!(stats.counters.passive_opens, 2);
+    assert_eq!(stats.syn_retransmissions, 1);
+    assert_eq!(stats.reuse_within_2msl, 1);
+}
+
+#[test]
+fn syn_accepted_out_of_time_wait_is_answered_with_snd_nxt_plus_65537() {
+    let mut conversation = server_closes_first(0);
+    conversation.extend([
+        c(SEC, S, 90_000, 0, 0, Some(2000)),
+        s(SEC + MS, S | A, 5022 + 65_537, 90_001, 0, Some(11)),
+    ]);
+    let (stats, syns) = run(&conversation);
+    assert_eq!(syns[1].verdict, Verdict::Accepted);
+    assert_eq!(syns[1].expected_server_isn, Some(5022 + 65_537));
+    assert_eq!(stats.time_wait.reopened_by_syn, 1);
+    assert_eq!(stats.time_wait.reopen_isn_matched, 1);
+}
+
+#[test]
+fn crossing_fins_are_ordered_by_what_the_servers_fin_acknowledges() {
+    // The client's FIN is captured first, but the server's FIN (ack 111) does not cover it:
+    // the server had closed before it arrived, so the server holds TIME_WAIT.
+    let ts = Some;
+    let conversation = vec![
+        c(0, S, 100, 0, 0, ts(1000)),
+        s(MS, S | A, 5000, 101, 0, ts(7)),
+        c(2 * MS, A, 101, 5001, 10, ts(1001)),
+        c(3 * MS, A | F, 111, 5001, 0, ts(1002)),
+        s(3 * MS + 1, A | F, 5001, 111, 0, ts(8)),
+        s(4 * MS, A, 5002, 112, 0, ts(9)),
+        c(4 * MS + 1, A, 112, 5002, 0, ts(1003)),
+    ];
+    let (stats, _) = run(&conversation);
+    assert_eq!(stats.time_wait.entered, 1);
+    assert_eq!(stats.time_wait.client_held, 0);
+}
+
+#[test]
+fn client_that_closes_first_leaves_the_server_no_time_wait() {
+    let ts = Some;
+    let conversation = vec![
+        c(0, S, 100, 0, 0, ts(1000)),
+        s(MS, S | A, 5000, 101, 0, ts(7)),
+        c(2 * MS, A, 101, 5001, 0, ts(1001)),
+        c(3 * MS, A | F, 101, 5001, 0, ts(1002)),
+        s(4 * MS, A | F, 5001, 102, 0, ts(8)),
+        c(5 * MS, A, 102, 5002, 0, ts(1003)),
+        // The same tuple again at once, older clock and lower ISN: no TIME_WAIT to stop it.
+        c(SEC, S, 50, 0, 0, ts(10)),
+        s(SEC + MS, S | A, 777, 51, 0, ts(20)),
+    ];
+    let (stats, syns) = run(&conversation);
+    assert_eq!(stats.time_wait.entered, 0);
+    assert_eq!(stats.time_wait.client_held, 1);
+    assert_eq!(syns[1].verdict, Verdict::Accepted);
+    assert_eq!(syns[1].found, FoundState::Listen);
+    assert_eq!(stats.reuse_within_2msl, 1);
+}
+
+#[test]
+fn time_wait_expires_after_its_length_and_reuse_counts_as_after_2msl() {
+    let mut conversation = server_closes_first(0);
+    conversation.push(c(61 * SEC, S, 90, 0, 0, Some(1)));
+    let (stats, syns) = run(&conversation);
+    assert_eq!(stats.time_wait.expired, 1);
+    assert_eq!(syns[1].verdict, Verdict::Accepted);
+    assert_eq!(syns[1].found, FoundState::Listen);
+    assert_eq!(stats.reuse_after_2msl, 1);
+    assert_eq!(stats.counters.paws_timewait, 0);
+}
+
+#[test]
+fn second_challenge_ack_within_500_ms_is_skipped_and_counted() {
+    let mut conversation = server_closes_first(0);
+    conversation.extend([
+        c(SEC, S, 90, 0, 0, Some(1)),
+        c(SEC + 400 * MS, S, 91, 0, 0, Some(2)),
+    ]);
+    let (stats, syns) = run(&conversation);
+    assert_eq!(stats.counters.paws_timewait, 2);
+    assert_eq!(stats.counters.ack_skipped_timewait, 1);
+    assert_eq!(syns[2].verdict, Verdict::PawsReject);
+}
+
+#[test]
+fn without_timestamps_a_lower_isn_is_a_sequence_reject() {
+    let conversation = vec![
+        c(0, S, 100, 0, 0, None),
+        s(MS, S | A, 5000, 101, 0, None),
+        c(2 * MS, A, 101, 5001, 0, None),
+        s(3 * MS, A | F, 5001, 101, 0, None),
+        c(4 * MS, A | F, 101, 5002, 0, None),
+        c(SEC, S, 50, 0, 0, None),
+        s(SEC + MS, A, 5002, 102, 0, None),
+    ];
+    let (stats, syns) = run(&conversation);
+    assert_eq!(syns[1].verdict, Verdict::SeqReject);
+    assert_eq!(syns[1].reply, ObservedReply::ChallengeAck);
+    assert_eq!(stats.counters.paws_timewait, 0);
+}
+
+#[test]
+fn port_without_a_syn_ack_anywhere_has_no_listener() {
+    let conversation = vec![c(0, S, 100, 0, 0, None), s(MS, R | A, 0, 101, 0, None)];
+    let (_, syns) = run(&conversation);
+    assert_eq!(syns[0].verdict, Verdict::NoListener);
+    assert_eq!(syns[0].reply, ObservedReply::Rst);
+}
+
+#[test]
+fn listener_shown_later_in_the_capture_settles_earlier_syns() {
+    let other: SocketAddr = "203.0.113.2:40000".parse().unwrap();
+    let mut late_syn_ack = s(2 * SEC, S | A, 9, 301, 0, None);
+    late_syn_ack.dst = other;
+    let mut late_syn = c(2 * SEC - MS, S, 300, 0, 0, None);
+    late_syn.src = other;
+    let conversation = vec![c(0, S, 100, 0, 0, None), late_syn, late_syn_ack];
+    let (_, syns) = run(&conversation);
+    assert_eq!(syns[0].verdict, Verdict::Accepted);
+    assert_eq!(syns[0].reply, ObservedReply::None);
+}
+
+#[test]
+fn one_direction_capture_leaves_listener_verdicts_unknown() {
+    let conversation = vec![c(0, S, 100, 0, 0, None), c(SEC, S, 100, 0, 0, None)];
+    let (stats, syns) = run(&conversation);
+    assert_eq!(stats.to_client, 0);
+    assert!(syns.iter().all(|syn| syn.verdict == Verdict::Unknown));
+}
+
+#[test]
+fn capture_starting_mid_conversation_makes_the_next_syn_unknown() {
+    let conversation = vec![
+        c(0, A, 500, 900, 10, None),
+        s(MS, A, 900, 510, 0, None),
+        c(SEC, S, 100, 0, 0, None),
+        s(SEC + MS, S | A, 5000, 101, 0, None),
+    ];
+    let (stats, syns) = run(&conversation);
+    assert_eq!(stats.unoriented, 2);
+    assert_eq!(syns[0].verdict, Verdict::Unknown);
+    assert_eq!(syns[0].found, FoundState::Unknown);
+}

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::analysis::{AnalyzeOptions, analyze_file};
+use crate::policy::ServerPolicy;
 use crate::policy::linux::LinuxPolicy;
 use crate::report::{to_json, to_text};
 
@@ -37,6 +38,15 @@ enum PolicyName {
     Linux,
 }
 
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+enum Rfc1337 {
+    Auto,
+    #[value(name = "0")]
+    Off,
+    #[value(name = "1")]
+    On,
+}
+
 #[derive(clap::Args, Debug)]
 struct AnalyzeArgs {
     /// Capture file (pcap or pcapng), taken at the server or on the public side of the NAT.
@@ -53,9 +63,10 @@ struct AnalyzeArgs {
     /// TIME_WAIT length in seconds (TCP_TIMEWAIT_LEN, 2MSL on Linux).
     #[arg(long, value_name = "SECS", default_value_t = 60.0, value_parser = parse_positive_secs)]
     tw_len: f64,
-    /// The server runs with net.ipv4.tcp_rfc1337=1: RSTs do not end TIME_WAIT.
-    #[arg(long)]
-    rfc1337: bool,
+    /// The server's net.ipv4.tcp_rfc1337 (1: RSTs do not end TIME_WAIT). `auto` judges with
+    /// both and keeps the one the server's observed replies agree with.
+    #[arg(long, value_name = "auto|0|1", default_value = "auto", default_missing_value = "1", num_args = 0..=1)]
+    rfc1337: Rfc1337,
     /// How many rejected SYNs the text summary lists.
     #[arg(long, value_name = "N", default_value_t = 20)]
     show: usize,
@@ -75,14 +86,18 @@ pub fn run(cli: Cli) -> ExitCode {
 }
 
 fn analyze(args: AnalyzeArgs) -> ExitCode {
-    let policy = match args.policy {
-        PolicyName::Linux => LinuxPolicy {
-            time_wait_len_ns: (args.tw_len * 1e9).round() as i64,
-            rfc1337: args.rfc1337,
-        },
+    let time_wait_len_ns = (args.tw_len * 1e9).round() as i64;
+    let linux = |rfc1337| LinuxPolicy {
+        time_wait_len_ns,
+        rfc1337,
+    };
+    let candidates = match (args.policy, args.rfc1337) {
+        (PolicyName::Linux, Rfc1337::Auto) => vec![linux(false), linux(true)],
+        (PolicyName::Linux, Rfc1337::Off) => vec![linux(false)],
+        (PolicyName::Linux, Rfc1337::On) => vec![linux(true)],
     };
     let options = AnalyzeOptions {
-        policy: &policy,
+        candidates: candidates.iter().map(|p| p as &dyn ServerPolicy).collect(),
         server: args.server,
         keep_rejected: args.show,
     };

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{analyze_json, flags_for, mismatches, read_json, repo_root};
+use common::{analyze_json, mismatches, read_json, repo_root};
 
 fn samples() -> Vec<(String, std::path::PathBuf, serde_json::Value)> {
     let dir = repo_root().join("samples");
@@ -33,7 +33,7 @@ fn every_sample_matches_the_kernel_counters_it_was_recorded_with() {
     );
     let mut failures = Vec::new();
     for (name, pcap, truth) in &samples {
-        let report = analyze_json(pcap, &flags_for(truth));
+        let report = analyze_json(pcap, &[]);
         failures.extend(mismatches(name, &report, truth));
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
@@ -93,7 +93,7 @@ fn sll2_sample_really_is_linux_cooked_v2() {
 #[test]
 fn accepted_syns_out_of_time_wait_carry_the_predicted_server_isn() {
     for (name, pcap, truth) in samples() {
-        let report = analyze_json(&pcap, &flags_for(&truth));
+        let report = analyze_json(&pcap, &[]);
         let matched = report["time_wait"]["reopen_isn_matched"].as_u64().unwrap();
         let mismatched = report["time_wait"]["reopen_isn_mismatched"]
             .as_u64()
@@ -109,4 +109,39 @@ fn accepted_syns_out_of_time_wait_carry_the_predicted_server_isn() {
             );
         }
     }
+}
+
+#[test]
+fn tcp_rfc1337_is_inferred_from_the_replies() {
+    let mut checked = 0;
+    for (name, pcap, truth) in samples() {
+        // PAWS rejects bring challenge ACKs and the clients' RSTs: evidence of the setting.
+        if truth["server_counters"]["TcpExtPAWSTimewait"]
+            .as_u64()
+            .unwrap_or(0)
+            == 0
+        {
+            continue;
+        }
+        let report = analyze_json(&pcap, &[]);
+        let recorded = format!("tcp_rfc1337={}", truth["params"]["rfc1337"]);
+        assert_eq!(report["settings"], recorded.as_str(), "{name}");
+        assert_eq!(report["settings_inferred"], true);
+        // Forcing the other setting must make predictions and observations disagree:
+        // the choice is real, not cosmetic.
+        let other = if recorded.ends_with('1') { "0" } else { "1" };
+        let forced = analyze_json(&pcap, &["--rfc1337", other]);
+        let disagreements = forced["agreement"]["predicted_reject_observed_accept"]
+            .as_u64()
+            .unwrap()
+            + forced["agreement"]["predicted_accept_observed_reject"]
+                .as_u64()
+                .unwrap();
+        assert!(
+            disagreements > 0,
+            "{name}: tcp_rfc1337={other} fits as well"
+        );
+        checked += 1;
+    }
+    assert!(checked >= 3, "too few samples with PAWS rejects: {checked}");
 }

@@ -15,7 +15,10 @@ use crate::policy::ServerPolicy;
 
 /// How to run an analysis.
 pub struct AnalyzeOptions<'p> {
-    pub policy: &'p dyn ServerPolicy,
+    /// The server's possible settings under one kernel policy. With more than one, each is
+    /// run over the capture and the one whose predictions the observed replies contradict
+    /// least is kept (the first on a tie): settings such as tcp_rfc1337 are not on the wire.
+    pub candidates: Vec<&'p dyn ServerPolicy>,
     /// Forces which endpoint is the server.
     pub server: Option<SocketAddr>,
     /// How many rejected SYNs to keep for the report (newest first).
@@ -39,6 +42,10 @@ pub struct CaptureSummary {
 #[derive(Debug, Clone)]
 pub struct Analysis {
     pub policy_name: &'static str,
+    /// The server settings the verdicts assume, e.g. `tcp_rfc1337=0`.
+    pub settings: String,
+    /// The settings were chosen among candidates by the capture's evidence.
+    pub settings_inferred: bool,
     pub policy_simulated: bool,
     pub time_wait_len_ns: i64,
     pub capture: CaptureSummary,
@@ -50,11 +57,17 @@ pub struct Analysis {
 /// Reads `path` once, streaming, and analyses every TCP segment in it.
 pub fn analyze_file(path: &Path, options: &AnalyzeOptions<'_>) -> Result<Analysis, CaptureError> {
     let mut reader = CaptureReader::open(path)?;
-    let mut tracker = Tracker::new(
-        options.policy,
-        options.server,
-        SynSummary::new(options.keep_rejected),
-    );
+    let mut trackers: Vec<Tracker<'_, SynSummary>> = options
+        .candidates
+        .iter()
+        .map(|policy| {
+            Tracker::new(
+                *policy,
+                options.server,
+                SynSummary::new(options.keep_rejected),
+            )
+        })
+        .collect();
     let mut capture = CaptureSummary::default();
     let mut first_unsupported: Option<(u64, u32)> = None;
     let read = reader.read_frames(|frame| {
@@ -71,7 +84,9 @@ pub fn analyze_file(path: &Path, options: &AnalyzeOptions<'_>) -> Result<Analysi
         match decode(frame) {
             Ok(segment) => {
                 capture.tcp_segments += 1;
-                tracker.on_segment(&segment);
+                for tracker in &mut trackers {
+                    tracker.on_segment(&segment);
+                }
             }
             Err(reason) => {
                 if let SkipReason::UnsupportedLinkType(link) = reason {
@@ -102,12 +117,24 @@ pub fn analyze_file(path: &Path, options: &AnalyzeOptions<'_>) -> Result<Analysi
     capture.truncated_at = read.truncated_at;
     capture.out_of_order = read.out_of_order;
 
-    let (flow, syns) = tracker.finish();
+    let finished: Vec<(FlowStats, SynSummary)> =
+        trackers.into_iter().map(Tracker::finish).collect();
+    let best = finished
+        .iter()
+        .enumerate()
+        .min_by_key(|(i, (_, syns))| (syns.agreement.disagreements(), *i))
+        .map_or(0, |(i, _)| i);
+    let Some((flow, syns)) = finished.into_iter().nth(best) else {
+        return Err(CaptureError::new(path, None, "no policy to judge with"));
+    };
+    let policy = options.candidates[best];
     let warnings = warnings_for(path, &capture, &flow);
     Ok(Analysis {
-        policy_name: options.policy.name(),
-        policy_simulated: options.policy.simulated(),
-        time_wait_len_ns: options.policy.time_wait_len_ns(),
+        policy_name: policy.name(),
+        settings: policy.settings(),
+        settings_inferred: options.candidates.len() > 1,
+        policy_simulated: policy.simulated(),
+        time_wait_len_ns: policy.time_wait_len_ns(),
         capture,
         flow,
         syns: syns.finish(),

@@ -90,6 +90,10 @@ impl ServerPolicy for LinuxPolicy {
         "linux"
     }
 
+    fn settings(&self) -> String {
+        format!("tcp_rfc1337={}", u8::from(self.rfc1337))
+    }
+
     fn simulated(&self) -> bool {
         false
     }

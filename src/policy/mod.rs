@@ -109,6 +109,8 @@ pub struct TwJudgement {
 pub trait ServerPolicy {
     /// Name used on the command line and in reports.
     fn name(&self) -> &'static str;
+    /// The server settings this instance assumes, e.g. `tcp_rfc1337=0`.
+    fn settings(&self) -> String;
     /// True when the behaviour is only simulated from the kernel's source, not recorded.
     fn simulated(&self) -> bool;
     /// How long a fresh TIME_WAIT lasts (2MSL).

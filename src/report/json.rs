@@ -11,6 +11,10 @@ use crate::timefmt::rfc3339;
 struct Report<'a> {
     pawscope_version: &'static str,
     policy: &'static str,
+    /// Server settings the verdicts assume.
+    settings: &'a str,
+    /// The settings were inferred from the capture (the best agreeing candidate).
+    settings_inferred: bool,
     /// The policy's behaviour is simulated from kernel source, not recorded from a kernel.
     policy_simulated: bool,
     time_wait_len_secs: f64,
@@ -142,6 +146,8 @@ pub fn to_json(analysis: &Analysis) -> String {
     let report = Report {
         pawscope_version: env!("CARGO_PKG_VERSION"),
         policy: analysis.policy_name,
+        settings: &analysis.settings,
+        settings_inferred: analysis.settings_inferred,
         policy_simulated: analysis.policy_simulated,
         time_wait_len_secs: analysis.time_wait_len_ns as f64 / 1e9,
         capture: Capture {

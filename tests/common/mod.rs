@@ -44,15 +44,6 @@ fn num(v: &Value, pointer: &str) -> u64 {
         .unwrap_or_else(|| panic!("missing number at {pointer} in {v}"))
 }
 
-/// The flags that describe the recorded server's settings to pawscope.
-pub fn flags_for(truth: &Value) -> Vec<&'static str> {
-    let mut flags = Vec::new();
-    if truth.pointer("/params/rfc1337").and_then(Value::as_u64) == Some(1) {
-        flags.push("--rfc1337");
-    }
-    flags
-}
-
 /// The equalities every recorded capture must satisfy. Returns a description of each mismatch.
 pub fn mismatches(name: &str, report: &Value, truth: &Value) -> Vec<String> {
     let pairs = [

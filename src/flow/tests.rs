@@ -271,3 +271,36 @@ fn capture_starting_mid_conversation_makes_the_next_syn_unknown() {
     assert_eq!(syns[0].verdict, Verdict::Unknown);
     assert_eq!(syns[0].found, FoundState::Unknown);
 }
+
+#[test]
+fn quiet_closed_tuples_are_retired_but_still_count_for_reuse() {
+    let policy = LinuxPolicy::default();
+    let mut tracker = Tracker::new(&policy, None, Vec::new());
+    // 400 short connections, each on its own client port, one every second.
+    for i in 0..400u16 {
+        let t0 = i64::from(i) * SEC;
+        for mut segment in server_closes_first(t0) {
+            if segment.src == client() {
+                segment.src.set_port(20_000 + i);
+            } else {
+                segment.dst.set_port(20_000 + i);
+            }
+            tracker.on_segment(&segment);
+        }
+    }
+    // Only tuples from the last few minutes of capture time are held in full.
+    assert!(
+        tracker.live_tuples() <= 200,
+        "{} live tuples",
+        tracker.live_tuples()
+    );
+    // The first tuple comes back 10 minutes after it closed: counted once, reused after 2MSL.
+    let mut again = c(400 * SEC + 200 * SEC, S, 7, 0, 0, Some(9));
+    again.src.set_port(20_000);
+    tracker.on_segment(&again);
+    let (stats, _) = tracker.finish();
+    assert_eq!(stats.tuples_with_syn, 400);
+    assert_eq!(stats.counters.passive_opens, 400);
+    assert_eq!(stats.reuse_after_2msl, 1);
+    assert_eq!(stats.reuse_within_2msl, 0);
+}

@@ -35,10 +35,28 @@ struct Tuple {
     retransmission: u32,
     /// The latest SYN, waiting for its reply.
     open_syn: Option<SynRecord>,
+    saw_syn: bool,
+    /// Capture time of the latest segment on the tuple.
+    last_seen_ns: i64,
 }
 
+/// What is kept of a tuple quiet for long enough that the kernel remembers nothing of it:
+/// enough to count tuples and reuse, so memory follows live connections, not capture length.
+#[derive(Debug, Clone, Copy)]
+struct Retired {
+    incarnations: u32,
+    last_end_ns: Option<i64>,
+    saw_syn: bool,
+}
+
+/// A quiet tuple is retired after this long (and at least twice TIME_WAIT): longer than a
+/// SYN retransmission series (tcp_syn_retries = 6: about 127 s) or a request socket's life.
+const RETIRE_AFTER_NS: i64 = 180 * 1_000_000_000;
+/// How often, in capture time, quiet tuples are looked for.
+const SWEEP_EVERY_NS: i64 = 10 * 1_000_000_000;
+
 impl Tuple {
-    fn new(state: ServerState) -> Self {
+    fn new(state: ServerState, now_ns: i64) -> Self {
         Tuple {
             state,
             incarnations: 0,
@@ -46,7 +64,31 @@ impl Tuple {
             last_isn: None,
             retransmission: 0,
             open_syn: None,
+            saw_syn: false,
+            last_seen_ns: now_ns,
         }
+    }
+
+    fn from_retired(retired: Retired, now_ns: i64) -> Self {
+        Tuple {
+            incarnations: retired.incarnations,
+            last_end_ns: retired.last_end_ns,
+            saw_syn: retired.saw_syn,
+            ..Tuple::new(ServerState::Closed, now_ns)
+        }
+    }
+
+    /// Nothing about the tuple can still matter to the server's kernel.
+    fn retirable(&self, now_ns: i64, horizon_ns: i64) -> bool {
+        let quiet = now_ns - self.last_seen_ns > horizon_ns;
+        let forgotten = match self.state {
+            ServerState::Closed => true,
+            // A request socket gives up long before the horizon.
+            ServerState::Handshake(_) => true,
+            // Connections can idle for hours; TIME_WAIT is expired before this is asked.
+            ServerState::Open(_) | ServerState::TimeWait(_) | ServerState::Unknown => false,
+        };
+        quiet && forgotten
     }
 }
 
@@ -67,6 +109,8 @@ struct Context<'p, S> {
 pub struct Tracker<'p, S: SynSink> {
     server_override: Option<SocketAddr>,
     tuples: HashMap<TupleKey, Tuple>,
+    retired: HashMap<TupleKey, Retired>,
+    next_sweep_ns: Option<i64>,
     /// Endpoint pairs seen talking before any SYN or SYN-ACK showed who is the server.
     midstream: HashSet<(SocketAddr, SocketAddr)>,
     ctx: Context<'p, S>,
@@ -77,6 +121,8 @@ impl<'p, S: SynSink> Tracker<'p, S> {
         Tracker {
             server_override,
             tuples: HashMap::new(),
+            retired: HashMap::new(),
+            next_sweep_ns: None,
             midstream: HashSet::new(),
             ctx: Context {
                 policy,
@@ -94,26 +140,37 @@ impl<'p, S: SynSink> Tracker<'p, S> {
         &self.ctx.stats
     }
 
+    /// Tuples held in full (the rest are retired to a few bytes each).
+    pub fn live_tuples(&self) -> usize {
+        self.tuples.len()
+    }
+
     /// Feeds one segment, in capture order.
     pub fn on_segment(&mut self, seg: &Segment) {
         self.ctx.stats.tcp_segments += 1;
         self.ctx.last_ts_ns = Some(self.ctx.last_ts_ns.map_or(seg.ts_ns, |t| t.max(seg.ts_ns)));
+        self.sweep(seg.ts_ns);
         let Some((key, direction)) = self.orient(seg) else {
             self.ctx.stats.unoriented += 1;
             self.midstream.insert(unordered_pair(seg.src, seg.dst));
             return;
         };
         let midstream = &self.midstream;
+        let retired = &mut self.retired;
         let tuple = self.tuples.entry(key).or_insert_with(|| {
+            if let Some(old) = retired.remove(&key) {
+                return Tuple::from_retired(old, seg.ts_ns);
+            }
             let pair = unordered_pair(key.client, key.server);
             // A SYN on a pair that already talked: the server may hold state the capture
             // never showed. A SYN-ACK without its SYN: the same.
             if midstream.contains(&pair) || !seg.is_syn() {
-                Tuple::new(ServerState::Unknown)
+                Tuple::new(ServerState::Unknown, seg.ts_ns)
             } else {
-                Tuple::new(ServerState::Closed)
+                Tuple::new(ServerState::Closed, seg.ts_ns)
             }
         });
+        tuple.last_seen_ns = seg.ts_ns;
         match direction {
             Direction::ToServer => {
                 self.ctx.stats.to_server += 1;
@@ -171,6 +228,41 @@ impl<'p, S: SynSink> Tracker<'p, S> {
         (self.ctx.stats, self.ctx.sink)
     }
 
+    /// Every few seconds of capture time, retires tuples the server has forgotten.
+    fn sweep(&mut self, now_ns: i64) {
+        let due = self.next_sweep_ns.get_or_insert(now_ns + SWEEP_EVERY_NS);
+        if now_ns < *due {
+            return;
+        }
+        *due = now_ns + SWEEP_EVERY_NS;
+        let horizon = RETIRE_AFTER_NS.max(2 * self.ctx.policy.time_wait_len_ns());
+        let ctx = &mut self.ctx;
+        let retired = &mut self.retired;
+        self.tuples.retain(|key, tuple| {
+            ctx.expire_time_wait(tuple, now_ns);
+            if !tuple.retirable(now_ns, horizon) {
+                return true;
+            }
+            // Nothing can answer a SYN this old any more.
+            if let Some(syn) = tuple.open_syn.take() {
+                ctx.finish_syn(syn);
+            }
+            retired.insert(
+                *key,
+                Retired {
+                    incarnations: tuple.incarnations,
+                    last_end_ns: tuple.last_end_ns,
+                    saw_syn: tuple.saw_syn,
+                },
+            );
+            false
+        });
+    }
+
+    fn known(&self, key: &TupleKey) -> bool {
+        self.tuples.contains_key(key) || self.retired.contains_key(key)
+    }
+
     /// Which tuple a segment belongs to and which way it goes.
     fn orient(&self, seg: &Segment) -> Option<(TupleKey, Direction)> {
         let to_server = TupleKey {
@@ -189,10 +281,10 @@ impl<'p, S: SynSink> Tracker<'p, S> {
                 return Some((to_client, Direction::ToClient));
             }
         }
-        if self.tuples.contains_key(&to_server) {
+        if self.known(&to_server) {
             return Some((to_server, Direction::ToServer));
         }
-        if self.tuples.contains_key(&to_client) {
+        if self.known(&to_client) {
             return Some((to_client, Direction::ToClient));
         }
         if seg.is_syn() {
@@ -302,7 +394,8 @@ impl<S: SynSink> Context<'_, S> {
     fn on_syn(&mut self, key: TupleKey, tuple: &mut Tuple, seg: &Segment) {
         let now = seg.ts_ns;
         self.stats.syn_total += 1;
-        if tuple.last_isn.is_none() {
+        if !tuple.saw_syn {
+            tuple.saw_syn = true;
             self.stats.tuples_with_syn += 1;
         }
         let retransmitted = tuple.last_isn == Some(seg.seq);

@@ -1,9 +1,12 @@
 //! Command line: parses arguments, runs the library, prints, and maps failures to exit codes.
 
-use std::io::Write;
+use std::cell::Cell;
+use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
+use std::path::Path;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -72,6 +75,58 @@ struct AnalyzeArgs {
     show: usize,
 }
 
+/// A one-line progress indicator on stderr for large files, only when stderr is a terminal.
+struct Progress {
+    total_bytes: u64,
+    started: Instant,
+    last_shown: Cell<Option<Instant>>,
+    enabled: bool,
+}
+
+impl Progress {
+    /// Files smaller than this finish before a progress line would be worth reading.
+    const MIN_BYTES: u64 = 64 << 20;
+
+    fn new(path: &Path) -> Self {
+        let total_bytes = std::fs::metadata(path).map_or(0, |m| m.len());
+        Progress {
+            total_bytes,
+            started: Instant::now(),
+            last_shown: Cell::new(None),
+            enabled: total_bytes >= Self::MIN_BYTES && std::io::stderr().is_terminal(),
+        }
+    }
+
+    fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    fn show(&self, bytes: u64) {
+        let now = Instant::now();
+        if self
+            .last_shown
+            .get()
+            .is_some_and(|t| now - t < Duration::from_secs(1))
+        {
+            return;
+        }
+        self.last_shown.set(Some(now));
+        let percent = bytes as f64 * 100.0 / self.total_bytes.max(1) as f64;
+        eprint!(
+            "\rpawscope: {:.0}% of {} MiB read, {:.0} s",
+            percent,
+            self.total_bytes >> 20,
+            (now - self.started).as_secs_f64()
+        );
+    }
+
+    fn clear(&self) {
+        if self.last_shown.get().is_some() {
+            eprint!("\r\x1b[K");
+        }
+    }
+}
+
 fn parse_positive_secs(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(v) if v.is_finite() && v > 0.0 && v < 1e6 => Ok(v),
@@ -96,12 +151,19 @@ fn analyze(args: AnalyzeArgs) -> ExitCode {
         (PolicyName::Linux, Rfc1337::Off) => vec![linux(false)],
         (PolicyName::Linux, Rfc1337::On) => vec![linux(true)],
     };
+    let progress = Progress::new(&args.capture);
+    let report_progress = |bytes: u64| progress.show(bytes);
     let options = AnalyzeOptions {
         candidates: candidates.iter().map(|p| p as &dyn ServerPolicy).collect(),
         server: args.server,
         keep_rejected: args.show,
+        progress: progress
+            .enabled()
+            .then_some(&report_progress as &dyn Fn(u64)),
     };
-    let analysis = match analyze_file(&args.capture, &options) {
+    let result = analyze_file(&args.capture, &options);
+    progress.clear();
+    let analysis = match result {
         Ok(analysis) => analysis,
         Err(e) => {
             eprintln!("pawscope: {e}");

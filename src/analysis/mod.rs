@@ -23,7 +23,12 @@ pub struct AnalyzeOptions<'p> {
     pub server: Option<SocketAddr>,
     /// How many rejected SYNs to keep for the report (newest first).
     pub keep_rejected: usize,
+    /// Called now and then with the number of bytes read so far.
+    pub progress: Option<&'p dyn Fn(u64)>,
 }
+
+/// Frames between progress calls: cheap enough to never show in a profile.
+const PROGRESS_EVERY_FRAMES: u64 = 1 << 16;
 
 /// What the capture file held, before any TCP analysis.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -70,7 +75,14 @@ pub fn analyze_file(path: &Path, options: &AnalyzeOptions<'_>) -> Result<Analysi
         .collect();
     let mut capture = CaptureSummary::default();
     let mut first_unsupported: Option<(u64, u32)> = None;
+    let mut frames_seen: u64 = 0;
     let read = reader.read_frames(|frame| {
+        frames_seen += 1;
+        if let Some(progress) = options.progress
+            && frames_seen.is_multiple_of(PROGRESS_EVERY_FRAMES)
+        {
+            progress(frame.offset);
+        }
         capture.first_ts_ns = Some(
             capture
                 .first_ts_ns

@@ -7,30 +7,35 @@ use etherparse::{
     TcpSlice,
 };
 
-use super::link::{NetworkStart, network_start};
+use super::link::{ETHERTYPE_PPPOE_SESSION, NetworkStart, network_start, pppoe_session_ip};
 use super::{Segment, SkipReason, TcpFlags, TcpOptions, Timestamp};
 use crate::capture::Frame;
 
 /// Decodes one frame into a TCP segment, or says why it is not one.
 pub fn decode(frame: &Frame<'_>) -> Result<Segment, SkipReason> {
-    let sliced = match network_start(frame.link, frame.data)? {
+    let mut sliced = match network_start(frame.link, frame.data)? {
         NetworkStart::Ethernet(bytes) => {
             LaxSlicedPacket::from_ethernet(bytes).map_err(|_| SkipReason::Truncated)?
         }
         NetworkStart::EtherType(protocol, bytes) => {
             LaxSlicedPacket::from_ether_type(EtherType(protocol), bytes)
         }
-        NetworkStart::Ip(bytes) => {
-            if !matches!(bytes.first().map(|b| b >> 4), Some(4) | Some(6)) {
-                return Err(if bytes.is_empty() {
-                    SkipReason::Truncated
-                } else {
-                    SkipReason::NotIp
-                });
-            }
-            LaxSlicedPacket::from_ip(bytes).map_err(|_| SkipReason::Truncated)?
-        }
+        NetworkStart::Ip(bytes) => slice_ip(bytes)?,
     };
+    // PPPoE sessions (possibly inside VLAN tags) carry IP behind a PPP header.
+    if sliced.net.is_none()
+        && let Some(ether) = sliced.ether_payload()
+        && ether.ether_type == EtherType(ETHERTYPE_PPPOE_SESSION)
+    {
+        sliced = slice_ip(pppoe_session_ip(ether.payload)?)?;
+    }
+    // IP-in-IP tunnels (6in4/6rd, 4in4, 4in6, 6in6): the inner packet is the conversation.
+    for _ in 0..MAX_TUNNEL_DEPTH {
+        match tunnelled_ip(&sliced) {
+            Some(inner) => sliced = slice_ip(inner)?,
+            None => break,
+        }
+    }
 
     let (src_ip, dst_ip, payload, declared_len): (
         IpAddr,
@@ -107,6 +112,31 @@ pub fn decode(frame: &Frame<'_>) -> Result<Segment, SkipReason> {
         window: tcp.window_size(),
         options: options_of(&tcp),
     })
+}
+
+/// Tunnels inside tunnels beyond this are not followed.
+const MAX_TUNNEL_DEPTH: usize = 2;
+
+/// The inner packet of an unfragmented IP-in-IP packet.
+fn tunnelled_ip<'a>(sliced: &LaxSlicedPacket<'a>) -> Option<&'a [u8]> {
+    let payload = match &sliced.net {
+        Some(LaxNetSlice::Ipv4(v4)) => v4.payload(),
+        Some(LaxNetSlice::Ipv6(v6)) => v6.payload(),
+        _ => return None,
+    };
+    let tunnel = payload.ip_number == IpNumber::IPV4 || payload.ip_number == IpNumber::IPV6;
+    (tunnel && !payload.fragmented).then_some(payload.payload)
+}
+
+fn slice_ip(bytes: &[u8]) -> Result<LaxSlicedPacket<'_>, SkipReason> {
+    if !matches!(bytes.first().map(|b| b >> 4), Some(4) | Some(6)) {
+        return Err(if bytes.is_empty() {
+            SkipReason::Truncated
+        } else {
+            SkipReason::NotIp
+        });
+    }
+    LaxSlicedPacket::from_ip(bytes).map_err(|_| SkipReason::Truncated)
 }
 
 fn flags_of(tcp: &TcpSlice<'_>) -> TcpFlags {

@@ -50,3 +50,21 @@ pub fn network_start(link: LinkType, data: &[u8]) -> Result<NetworkStart<'_>, Sk
         LinkType(other) => Err(SkipReason::UnsupportedLinkType(other)),
     }
 }
+
+/// EtherType of a PPPoE session frame (RFC 2516), common on DSL uplinks.
+pub const ETHERTYPE_PPPOE_SESSION: u16 = 0x8864;
+/// PPPoE header (6 bytes) and the PPP protocol field (2 bytes).
+const PPPOE_HEADER_LEN: usize = 8;
+const PPP_IPV4: u16 = 0x0021;
+const PPP_IPV6: u16 = 0x0057;
+
+/// The IP packet inside a PPPoE session payload, if it carries one.
+pub fn pppoe_session_ip(payload: &[u8]) -> Result<&[u8], SkipReason> {
+    let header = payload
+        .get(..PPPOE_HEADER_LEN)
+        .ok_or(SkipReason::Truncated)?;
+    match u16::from_be_bytes([header[6], header[7]]) {
+        PPP_IPV4 | PPP_IPV6 => Ok(&payload[PPPOE_HEADER_LEN..]),
+        _ => Err(SkipReason::NotIp),
+    }
+}

@@ -145,6 +145,7 @@ fn analyze(args: AnalyzeArgs) -> ExitCode {
     let linux = |rfc1337| LinuxPolicy {
         time_wait_len_ns,
         rfc1337,
+        ..LinuxPolicy::default()
     };
     let candidates = match (args.policy, args.rfc1337) {
         (PolicyName::Linux, Rfc1337::Auto) => vec![linux(false), linux(true)],

@@ -35,6 +35,13 @@ fn every_sample_matches_the_kernel_counters_it_was_recorded_with() {
     for (name, pcap, truth) in &samples {
         let report = analyze_json(pcap, &[]);
         failures.extend(mismatches(name, &report, truth));
+        // Stricter than the counters: every SYN's first reply, silence included, as predicted.
+        let off = &report["agreement"]["reply_not_as_predicted"];
+        if off != 0 {
+            failures.push(format!(
+                "{name}: {off} SYNs got another reply than predicted"
+            ));
+        }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

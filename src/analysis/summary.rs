@@ -31,6 +31,10 @@ pub struct Agreement {
     pub unobserved: u64,
     /// SYNs with verdict `unknown`: nothing to compare.
     pub unjudged: u64,
+    /// The server's first reply was exactly the predicted one (including "nothing", for a
+    /// challenge ACK the rate limit suppresses), or was not.
+    pub reply_as_predicted: u64,
+    pub reply_not_as_predicted: u64,
 }
 
 impl Agreement {
@@ -103,6 +107,12 @@ impl SynSink for SynSummary {
             (_, Some(true)) => &mut agreement.predicted_accept_observed_accept,
             (_, Some(false)) => &mut agreement.predicted_accept_observed_reject,
         } += 1;
+
+        if syn.reply == syn.predicted_reply {
+            agreement.reply_as_predicted += 1;
+        } else {
+            agreement.reply_not_as_predicted += 1;
+        }
 
         if syn.verdict.is_reject() && self.keep_rejected > 0 {
             self.rejected.push(syn);

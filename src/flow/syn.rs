@@ -92,6 +92,9 @@ pub struct SynRecord {
     pub found: FoundState,
     pub verdict: Verdict,
     pub reason: &'static str,
+    /// What the server should send back under the policy (`None`: nothing, e.g. a
+    /// challenge ACK suppressed by the rate limit).
+    pub predicted_reply: ObservedReply,
     /// For a SYN accepted out of TIME_WAIT: the ISN the server must answer with.
     pub expected_server_isn: Option<u32>,
     pub reply: ObservedReply,

@@ -304,3 +304,28 @@ fn quiet_closed_tuples_are_retired_but_still_count_for_reuse() {
     assert_eq!(stats.reuse_after_2msl, 1);
     assert_eq!(stats.reuse_within_2msl, 0);
 }
+
+/// Replays a recorded sample and prints every SYN whose observed reply differs from the
+/// predicted one (a debugging aid: `cargo test -- --ignored --nocapture replay_sample`).
+#[test]
+#[ignore]
+fn replay_sample_and_show_reply_mismatches() {
+    let path = std::env::var("PAWSCOPE_REPLAY").unwrap_or_else(|_| "samples/rfc1337.pcap".into());
+    let policy = LinuxPolicy {
+        rfc1337: std::env::var("PAWSCOPE_RFC1337").is_ok(),
+        ..LinuxPolicy::default()
+    };
+    let mut tracker = Tracker::new(&policy, None, Vec::new());
+    let mut reader = crate::capture::CaptureReader::open(std::path::Path::new(&path)).unwrap();
+    reader
+        .read_frames(|frame| {
+            if let Ok(segment) = crate::packet::decode(frame) {
+                tracker.on_segment(&segment);
+            }
+        })
+        .unwrap();
+    let (_, syns) = tracker.finish();
+    for syn in syns.iter().filter(|s| s.predicted_reply != s.reply) {
+        println!("{syn:?}");
+    }
+}

@@ -220,6 +220,10 @@ impl<'p, S: SynSink> Tracker<'p, S> {
             };
             for mut syn in records {
                 syn.verdict = verdict;
+                syn.predicted_reply = match verdict {
+                    Verdict::NoListener => ObservedReply::Rst,
+                    _ => ObservedReply::None,
+                };
                 syn.reason = reason;
                 syn.listener_pending = false;
                 self.ctx.sink.record(syn);
@@ -431,6 +435,7 @@ impl<S: SynSink> Context<'_, S> {
             verdict: Verdict::Accepted,
             reason: "",
             expected_server_isn: None,
+            predicted_reply: ObservedReply::SynAck,
             reply: ObservedReply::None,
             reply_delay_ns: None,
             reply_server_isn: None,
@@ -454,6 +459,11 @@ impl<S: SynSink> Context<'_, S> {
                     _ if judgement.paws_reject => record.verdict = Verdict::PawsReject,
                     _ => record.verdict = Verdict::SeqReject,
                 }
+                record.predicted_reply = match judgement.reply {
+                    TwReply::Ack => ObservedReply::ChallengeAck,
+                    TwReply::ToListener => ObservedReply::SynAck,
+                    TwReply::Nothing | TwReply::RateLimited => ObservedReply::None,
+                };
                 self.apply_time_wait(tuple, &judgement);
                 if let TwNext::Reopened { .. } = judgement.next {
                     tuple.state = ServerState::Handshake(Handshake::new(seg));
@@ -477,17 +487,20 @@ impl<S: SynSink> Context<'_, S> {
                 } else {
                     record.found = FoundState::SynRecv;
                     record.verdict = Verdict::Unknown;
+                    record.predicted_reply = ObservedReply::None;
                     record.reason = "new ISN while the server holds a request socket (SYN_RECV)";
                 }
             }
             ServerState::Open(_) => {
                 record.found = FoundState::Open;
                 record.verdict = Verdict::Unknown;
+                record.predicted_reply = ObservedReply::None;
                 record.reason = "the tuple's previous connection is still open at the server";
             }
             ServerState::Unknown => {
                 record.found = FoundState::Unknown;
                 record.verdict = Verdict::Unknown;
+                record.predicted_reply = ObservedReply::None;
                 record.reason = "the capture did not show this tuple's earlier conversation begin";
                 // Follow what the server does next, so later SYNs can be judged.
                 tuple.state = ServerState::Handshake(Handshake::new(seg));

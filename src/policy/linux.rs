@@ -17,6 +17,8 @@ pub const PAWS_WRAP_NS: i64 = 2147 * NS_PER_SEC;
 pub const PAWS_MSL_NS: i64 = 60 * NS_PER_SEC;
 /// net.ipv4.tcp_invalid_ratelimit default: one out-of-window ACK per socket per 500 ms.
 pub const OOW_RATELIMIT_NS: i64 = 500_000_000;
+/// CONFIG_HZ of Debian's and many distributions' kernels: the tick the rate limit counts in.
+pub const DEFAULT_HZ: u32 = 250;
 
 /// Settings of the server whose behaviour is predicted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,6 +27,9 @@ pub struct LinuxPolicy {
     pub time_wait_len_ns: i64,
     /// net.ipv4.tcp_rfc1337: when set, an in-window RST does not kill TIME_WAIT.
     pub rfc1337: bool,
+    /// The kernel's tick rate (CONFIG_HZ): the out-of-window ACK rate limit is measured in
+    /// jiffies, so an interval is only known to the nearest tick.
+    pub hz: u32,
 }
 
 impl Default for LinuxPolicy {
@@ -32,6 +37,7 @@ impl Default for LinuxPolicy {
         LinuxPolicy {
             time_wait_len_ns: TIME_WAIT_LEN_NS,
             rfc1337: false,
+            hz: DEFAULT_HZ,
         }
     }
 }
@@ -68,16 +74,26 @@ impl LinuxPolicy {
         true
     }
 
+    /// Whole jiffies between two capture times. The tick boundaries are not in the capture,
+    /// so the nearest whole number is the likeliest count.
+    fn jiffies_between(&self, from_ns: i64, to_ns: i64) -> i64 {
+        let tick_ns = NS_PER_SEC / i64::from(self.hz.max(1));
+        (to_ns - from_ns + tick_ns / 2).div_euclid(tick_ns)
+    }
+
     /// `tcp_oow_rate_limited()`: may the socket send an out-of-window ACK now?
     /// Returns whether it may, and the socket's last-ACK time afterwards.
-    fn oow_ack_allowed(tw: &TimeWait, seg: &Segment) -> (bool, Option<i64>) {
+    fn oow_ack_allowed(&self, tw: &TimeWait, seg: &Segment) -> (bool, Option<i64>) {
         // Data segments without SYN are not likely part of an ACK loop: never limited,
         // and they leave the rate-limit clock alone.
         if seg.end_seq() != seg.seq && !seg.flags.syn() {
             return (true, tw.last_oow_ack_ns);
         }
         match tw.last_oow_ack_ns {
-            Some(last) if (0..OOW_RATELIMIT_NS).contains(&(seg.ts_ns - last)) => {
+            Some(last)
+                if (0..self.jiffies_between(0, OOW_RATELIMIT_NS))
+                    .contains(&self.jiffies_between(last, seg.ts_ns)) =>
+            {
                 (false, Some(last))
             }
             _ => (true, Some(seg.ts_ns)),
@@ -181,7 +197,7 @@ impl ServerPolicy for LinuxPolicy {
         if paws_reject || seg.flags.ack() {
             next.deadline_ns = seg.ts_ns + self.time_wait_len_ns;
         }
-        let (allowed, last_oow_ack_ns) = Self::oow_ack_allowed(tw, seg);
+        let (allowed, last_oow_ack_ns) = self.oow_ack_allowed(tw, seg);
         next.last_oow_ack_ns = last_oow_ack_ns;
         let reply = if allowed {
             TwReply::Ack
@@ -436,16 +452,28 @@ mod tests {
         let first = judge(&tw(), &seg(T0 + SEC, TcpFlags::SYN, 10, Some(1)));
         assert_eq!(first.reply, TwReply::Ack);
         let state = stayed(&first);
+        // 497.9 ms is nearer 124 ticks of 4 ms than 125: still inside the limit.
         let soon = judge(
             &state,
-            &seg(T0 + SEC + OOW_RATELIMIT_NS - 1, TcpFlags::SYN, 10, Some(2)),
+            &seg(
+                T0 + SEC + OOW_RATELIMIT_NS - 2_100_000,
+                TcpFlags::SYN,
+                10,
+                Some(2),
+            ),
         );
         assert_eq!(soon.reply, TwReply::RateLimited);
         // Suppressed ACKs do not move the rate-limit clock.
         assert_eq!(stayed(&soon).last_oow_ack_ns, Some(T0 + SEC));
+        // 498 ms rounds to 125 ticks: the ACK goes out (as a real 6.18 kernel did at 499.2 ms).
         let later = judge(
             &state,
-            &seg(T0 + SEC + OOW_RATELIMIT_NS, TcpFlags::SYN, 10, Some(3)),
+            &seg(
+                T0 + SEC + OOW_RATELIMIT_NS - 2_000_000,
+                TcpFlags::SYN,
+                10,
+                Some(3),
+            ),
         );
         assert_eq!(later.reply, TwReply::Ack);
     }

@@ -81,6 +81,8 @@ struct AgreementJson {
     predicted_accept_observed_accept: u64,
     unobserved: u64,
     unjudged: u64,
+    reply_as_predicted: u64,
+    reply_not_as_predicted: u64,
 }
 
 #[allow(non_snake_case)]
@@ -135,6 +137,8 @@ impl From<&Agreement> for AgreementJson {
             predicted_accept_observed_accept: a.predicted_accept_observed_accept,
             unobserved: a.unobserved,
             unjudged: a.unjudged,
+            reply_as_predicted: a.reply_as_predicted,
+            reply_not_as_predicted: a.reply_not_as_predicted,
         }
     }
 }

@@ -2,6 +2,7 @@
 //! counts, NAT port pools, pauses and timestamp settings, and checks pawscope's predictions
 //! against the server's counters. Needs root and `ip netns` (CI has both); elsewhere it says
 //! so and skips. Replay a failure with PAWSCOPE_LIVE_SEED=<seed printed on failure>.
+//! Each scenario must also give every SYN the first reply predicted for it.
 
 mod common;
 
@@ -10,8 +11,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use common::{analyze_json, mismatches, read_json, repo_root};
 
-/// How many scenarios one test run records (each takes 10-40 s).
-const SCENARIOS: usize = 2;
+/// How many scenarios one test run records (each takes 10-40 s); PAWSCOPE_LIVE_SCENARIOS
+/// asks for more.
+const DEFAULT_SCENARIOS: usize = 2;
 /// Exit status of record-sample.sh when it cannot run here (not root, no netns).
 const SKIP_STATUS: i32 = 77;
 
@@ -73,7 +75,11 @@ fn fresh_recordings_match_the_kernel() {
     let script = repo_root().join("scripts/record-sample.sh");
 
     let mut failures = Vec::new();
-    for i in 0..SCENARIOS {
+    let scenarios = std::env::var("PAWSCOPE_LIVE_SCENARIOS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(DEFAULT_SCENARIOS);
+    for i in 0..scenarios {
         let name = format!("live{i}");
         let args = scenario_args(&mut rng);
         let status = Command::new("bash")

@@ -91,6 +91,9 @@ struct KernelCounters {
     PAWSTimewait: u64,
     PassiveOpens: u64,
     TCPACKSkippedTimeWait: u64,
+    /// TcpExtTW: counted when a TIME_WAIT socket's timer is first armed
+    /// (`__inet_twsk_schedule`), so it counts sockets entering TIME_WAIT, not expiries.
+    TW: u64,
 }
 
 #[derive(Serialize)]
@@ -180,6 +183,7 @@ pub fn to_json(analysis: &Analysis) -> String {
             PAWSTimewait: flow.counters.paws_timewait,
             PassiveOpens: flow.counters.passive_opens,
             TCPACKSkippedTimeWait: flow.counters.ack_skipped_timewait,
+            TW: tw.entered,
         },
         time_wait: TimeWait {
             entered: tw.entered,

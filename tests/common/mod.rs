@@ -59,6 +59,7 @@ pub fn mismatches(name: &str, report: &Value, truth: &Value) -> Vec<String> {
             "/kernel_counters/TCPACKSkippedTimeWait",
             "/server_counters/TcpExtTCPACKSkippedTimeWait",
         ),
+        ("/kernel_counters/TW", "/server_counters/TcpExtTW"),
         ("/connections", "/server_counters/TcpPassiveOpens"),
     ];
     let mut out = Vec::new();
@@ -71,6 +72,7 @@ pub fn mismatches(name: &str, report: &Value, truth: &Value) -> Vec<String> {
     for key in [
         "/agreement/predicted_reject_observed_accept",
         "/agreement/predicted_accept_observed_reject",
+        "/agreement/reply_not_as_predicted",
     ] {
         let n = num(report, key);
         if n != 0 {

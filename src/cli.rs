@@ -3,14 +3,13 @@
 use std::cell::Cell;
 use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
-use std::path::Path;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::analysis::{AnalyzeOptions, analyze_file};
+use crate::analysis::{AnalyzeOptions, analyze_files};
 use crate::policy::ServerPolicy;
 use crate::policy::linux::LinuxPolicy;
 use crate::report::{to_json, to_text};
@@ -52,8 +51,11 @@ enum Rfc1337 {
 
 #[derive(clap::Args, Debug)]
 struct AnalyzeArgs {
-    /// Capture file (pcap or pcapng), taken at the server or on the public side of the NAT.
-    capture: PathBuf,
+    /// Capture files (pcap or pcapng, optionally gzip or zstd; `-` reads standard input),
+    /// taken at the server or on the public side of the NAT. Several files (a rotated
+    /// `tcpdump -C/-W` set) are merged by time.
+    #[arg(required = true, value_name = "CAPTURE")]
+    captures: Vec<PathBuf>,
     /// Print one JSON object instead of the text summary.
     #[arg(long)]
     json: bool,
@@ -87,8 +89,13 @@ impl Progress {
     /// Files smaller than this finish before a progress line would be worth reading.
     const MIN_BYTES: u64 = 64 << 20;
 
-    fn new(path: &Path) -> Self {
-        let total_bytes = std::fs::metadata(path).map_or(0, |m| m.len());
+    fn new(paths: &[PathBuf]) -> Self {
+        // Standard input and compressed files have no size to measure against; their
+        // decompressed offsets would run past 100 %.
+        let total_bytes = paths
+            .iter()
+            .map(|p| std::fs::metadata(p).map_or(0, |m| m.len()))
+            .sum();
         Progress {
             total_bytes,
             started: Instant::now(),
@@ -152,7 +159,7 @@ fn analyze(args: AnalyzeArgs) -> ExitCode {
         (PolicyName::Linux, Rfc1337::Off) => vec![linux(false)],
         (PolicyName::Linux, Rfc1337::On) => vec![linux(true)],
     };
-    let progress = Progress::new(&args.capture);
+    let progress = Progress::new(&args.captures);
     let report_progress = |bytes: u64| progress.show(bytes);
     let options = AnalyzeOptions {
         candidates: candidates.iter().map(|p| p as &dyn ServerPolicy).collect(),
@@ -162,7 +169,7 @@ fn analyze(args: AnalyzeArgs) -> ExitCode {
             .enabled()
             .then_some(&report_progress as &dyn Fn(u64)),
     };
-    let result = analyze_file(&args.capture, &options);
+    let result = analyze_files(&args.captures, &options);
     progress.clear();
     let analysis = match result {
         Ok(analysis) => analysis,
@@ -177,7 +184,7 @@ fn analyze(args: AnalyzeArgs) -> ExitCode {
         }
         to_json(&analysis) + "\n"
     } else {
-        to_text(&analysis, &args.capture.display().to_string())
+        to_text(&analysis)
     };
     // A closed pipe (`| head`) is not an error worth a panic.
     let _ = std::io::stdout().lock().write_all(output.as_bytes());

@@ -6,11 +6,11 @@ pub use summary::{Agreement, ReplyCounts, SynSummary, VerdictCounts};
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::PathBuf;
 
-use crate::capture::{CaptureError, CaptureReader};
+use crate::capture::{CaptureError, CaptureReader, FileInfo, MergedCaptures};
 use crate::flow::{FlowStats, Tracker};
-use crate::packet::{SkipReason, decode};
+use crate::packet::{Decoder, SkipReason};
 use crate::policy::ServerPolicy;
 
 /// How to run an analysis.
@@ -39,8 +39,10 @@ pub struct CaptureSummary {
     pub last_ts_ns: Option<i64>,
     /// Frames that did not become TCP segments, by reason.
     pub skipped: BTreeMap<String, u64>,
-    pub truncated_at: Option<u64>,
+    /// Packets earlier than the packet before them in the same file.
     pub out_of_order: u64,
+    /// Each input file, as its reader saw it.
+    pub files: Vec<FileInfo>,
 }
 
 /// Everything an analysis found.
@@ -59,9 +61,16 @@ pub struct Analysis {
     pub warnings: Vec<String>,
 }
 
-/// Reads `path` once, streaming, and analyses every TCP segment in it.
-pub fn analyze_file(path: &Path, options: &AnalyzeOptions<'_>) -> Result<Analysis, CaptureError> {
-    let mut reader = CaptureReader::open(path)?;
+/// Reads the capture files once, streaming, merged by time, and analyses every TCP segment.
+pub fn analyze_files(
+    paths: &[PathBuf],
+    options: &AnalyzeOptions<'_>,
+) -> Result<Analysis, CaptureError> {
+    let readers = paths
+        .iter()
+        .map(|path| CaptureReader::open(path))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut merged = MergedCaptures::new(readers)?;
     let mut trackers: Vec<Tracker<'_, SynSummary>> = options
         .candidates
         .iter()
@@ -73,27 +82,20 @@ pub fn analyze_file(path: &Path, options: &AnalyzeOptions<'_>) -> Result<Analysi
             )
         })
         .collect();
+    let mut decoder = Decoder::new();
     let mut capture = CaptureSummary::default();
-    let mut first_unsupported: Option<(u64, u32)> = None;
+    let mut first_unsupported: Option<(usize, u64, u32)> = None;
+    let mut offsets = vec![0u64; paths.len()];
     let mut frames_seen: u64 = 0;
-    let read = reader.read_frames(|frame| {
+    while let Some((file, frame)) = merged.next_frame()? {
         frames_seen += 1;
+        offsets[file] = frame.offset;
         if let Some(progress) = options.progress
             && frames_seen.is_multiple_of(PROGRESS_EVERY_FRAMES)
         {
-            progress(frame.offset);
+            progress(offsets.iter().sum());
         }
-        capture.first_ts_ns = Some(
-            capture
-                .first_ts_ns
-                .map_or(frame.ts_ns, |t| t.min(frame.ts_ns)),
-        );
-        capture.last_ts_ns = Some(
-            capture
-                .last_ts_ns
-                .map_or(frame.ts_ns, |t| t.max(frame.ts_ns)),
-        );
-        match decode(frame) {
+        match decoder.decode(&frame).segment {
             Ok(segment) => {
                 capture.tcp_segments += 1;
                 for tracker in &mut trackers {
@@ -102,15 +104,26 @@ pub fn analyze_file(path: &Path, options: &AnalyzeOptions<'_>) -> Result<Analysi
             }
             Err(reason) => {
                 if let SkipReason::UnsupportedLinkType(link) = reason {
-                    first_unsupported.get_or_insert((frame.offset, link));
+                    first_unsupported.get_or_insert((file, frame.offset, link));
                 }
                 *capture.skipped.entry(reason.key()).or_insert(0) += 1;
             }
         }
-    })?;
+    }
+    capture.files = merged
+        .into_readers()
+        .into_iter()
+        .map(CaptureReader::into_info)
+        .collect();
+    for info in &capture.files {
+        capture.packets += info.packets;
+        capture.out_of_order += info.out_of_order;
+        capture.first_ts_ns = min_some(capture.first_ts_ns, info.first_ts_ns);
+        capture.last_ts_ns = max_some(capture.last_ts_ns, info.max_ts_ns);
+    }
     // A capture whose every packet has a link type pawscope cannot decode is not a capture
     // it can analyse: say so instead of reporting empty results.
-    if let Some((offset, link)) = first_unsupported
+    if let Some((file, offset, link)) = first_unsupported
         && capture
             .skipped
             .keys()
@@ -118,16 +131,13 @@ pub fn analyze_file(path: &Path, options: &AnalyzeOptions<'_>) -> Result<Analysi
         && capture.tcp_segments == 0
     {
         return Err(CaptureError::new(
-            path,
+            &paths[file],
             Some(offset),
             format!(
                 "unsupported link type {link}: expected Ethernet (1), Linux cooked (113, 276), raw IP (101, 228, 229) or BSD loopback (0, 108)"
             ),
         ));
     }
-    capture.packets = read.packets;
-    capture.truncated_at = read.truncated_at;
-    capture.out_of_order = read.out_of_order;
 
     let finished: Vec<(FlowStats, SynSummary)> =
         trackers.into_iter().map(Tracker::finish).collect();
@@ -137,10 +147,14 @@ pub fn analyze_file(path: &Path, options: &AnalyzeOptions<'_>) -> Result<Analysi
         .min_by_key(|(i, (_, syns))| (syns.agreement.disagreements(), *i))
         .map_or(0, |(i, _)| i);
     let Some((flow, syns)) = finished.into_iter().nth(best) else {
-        return Err(CaptureError::new(path, None, "no policy to judge with"));
+        return Err(CaptureError::new(
+            &paths[0],
+            None,
+            "no policy to judge with",
+        ));
     };
     let policy = options.candidates[best];
-    let warnings = warnings_for(path, &capture, &flow);
+    let warnings = warnings_for(&capture, &flow);
     Ok(Analysis {
         policy_name: policy.name(),
         settings: policy.settings(),
@@ -154,14 +168,40 @@ pub fn analyze_file(path: &Path, options: &AnalyzeOptions<'_>) -> Result<Analysi
     })
 }
 
-fn warnings_for(path: &Path, capture: &CaptureSummary, flow: &FlowStats) -> Vec<String> {
-    let mut warnings = Vec::new();
-    let file = path.display();
-    if let Some(offset) = capture.truncated_at {
-        warnings.push(format!(
-            "{file}: file ends inside a record at byte {offset}: analysed everything before it"
-        ));
+fn min_some(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
+}
+
+fn max_some(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+fn warnings_for(capture: &CaptureSummary, flow: &FlowStats) -> Vec<String> {
+    let mut warnings = Vec::new();
+    for info in &capture.files {
+        let file = info.path.display();
+        if let Some(offset) = info.truncated_at {
+            warnings.push(format!(
+                "{file}: file ends inside a record at byte {offset}: analysed everything before it"
+            ));
+        }
+        if info.out_of_order > 0 {
+            warnings.push(format!(
+                "{file}: {} packets are earlier than the packet before them",
+                info.out_of_order
+            ));
+        }
+    }
+    let input = match capture.files.as_slice() {
+        [one] => one.path.display().to_string(),
+        files => format!("{} files", files.len()),
+    };
     if capture.tcp_segments > 0 && (flow.to_server == 0 || flow.to_client == 0) {
         let seen = if flow.to_server == 0 {
             "server-to-client"
@@ -169,18 +209,12 @@ fn warnings_for(path: &Path, capture: &CaptureSummary, flow: &FlowStats) -> Vec<
             "client-to-server"
         };
         warnings.push(format!(
-            "{file}: only {seen} segments: replies, listeners and TIME_WAIT holders cannot be seen; \
+            "{input}: only {seen} segments: replies, listeners and TIME_WAIT holders cannot be seen; \
              SYNs that depend on them are judged unknown (capture both directions)"
         ));
     }
     if capture.packets > 0 && capture.tcp_segments == 0 {
-        warnings.push(format!("{file}: no TCP segments in the capture"));
-    }
-    if capture.out_of_order > 0 {
-        warnings.push(format!(
-            "{file}: {} packets are earlier than the packet before them",
-            capture.out_of_order
-        ));
+        warnings.push(format!("{input}: no TCP segments in the capture"));
     }
     warnings
 }

@@ -3,10 +3,16 @@
 //! Nothing past this module knows about file formats; nothing in it knows about IP or TCP.
 
 mod error;
+mod info;
+mod merge;
 mod reader;
+mod source;
 
 pub use error::CaptureError;
-pub use reader::{CaptureReader, FileFormat, ReadSummary};
+pub use info::{FileFormat, FileInfo, InterfaceInfo};
+pub use merge::MergedCaptures;
+pub use reader::CaptureReader;
+pub use source::{Compression, STDIN_PATH};
 
 /// A link-layer type from the tcpdump registry (`LINKTYPE_*`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -26,7 +32,7 @@ impl LinkType {
     pub const LINUX_SLL2: LinkType = LinkType(276);
 }
 
-/// One captured frame, borrowed from the reader's buffer for the duration of a callback.
+/// One captured frame, borrowed from the reader's buffer until the next one is read.
 #[derive(Debug, Clone, Copy)]
 pub struct Frame<'a> {
     /// Capture time, nanoseconds since the Unix epoch.
@@ -35,6 +41,6 @@ pub struct Frame<'a> {
     /// The captured bytes (possibly fewer than `orig_len` when the snaplen cut the packet).
     pub data: &'a [u8],
     pub orig_len: u32,
-    /// Byte offset of the record in the file, for messages about this frame.
+    /// Byte offset of the record in the (decompressed) file, for messages about this frame.
     pub offset: u64,
 }

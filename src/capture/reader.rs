@@ -1,15 +1,20 @@
 //! Streaming reader over pcap and pcapng files, built on pcap-parser's refill/parse/consume loop.
 //! Memory use is bounded by the largest record, never by the file size.
+//!
+//! The reader is pull-based: [`CaptureReader::next_frame`] lends out one frame at a time from
+//! the parse buffer, and consumes it on the next call. That lets several files be merged by
+//! time without copying packets.
 
-use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use pcap_parser::pcapng::Block;
 use pcap_parser::traits::{PcapNGPacketBlock, PcapReaderIterator};
 use pcap_parser::{PcapBlockOwned, PcapError};
 
-use super::{CaptureError, Frame, LinkType};
+use super::info::{FileInfo, InterfaceInfo};
+use super::{CaptureError, FileFormat, Frame, LinkType};
 
 /// Initial buffer: comfortably holds any record a 64 KiB-snaplen capture can contain.
 const INITIAL_BUFFER: usize = 1 << 18;
@@ -17,27 +22,8 @@ const INITIAL_BUFFER: usize = 1 << 18;
 const MAX_SNAPLEN: u32 = 262_144;
 /// No capture tool writes records this large; a length field beyond it means corruption.
 const MAX_BUFFER: usize = 1 << 26;
-
-/// Which container the file uses, as found in its first bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FileFormat {
-    Pcap { big_endian: bool, nanosecond: bool },
-    PcapNg,
-}
-
-/// What a full pass over the file saw besides the frames themselves.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ReadSummary {
-    pub format: Option<FileFormat>,
-    /// Packet records (pcap records, pcapng enhanced/simple packet blocks).
-    pub packets: u64,
-    /// Offset where the file ends inside a record: everything before it was read.
-    pub truncated_at: Option<u64>,
-    /// Packets whose time is earlier than the packet before them.
-    pub out_of_order: u64,
-    /// pcapng blocks that carry no packets and are not needed (statistics, names, custom ...).
-    pub other_blocks: u64,
-}
+/// pcapng Obsolete Packet Block (pcapng draft 1.0), still written by old tools.
+const OBSOLETE_PACKET_BLOCK: u32 = 0x0000_0002;
 
 /// One pcapng interface, as declared by its Interface Description Block.
 #[derive(Debug, Clone, Copy)]
@@ -49,23 +35,43 @@ struct Interface {
     offset_sec: i64,
 }
 
+/// Where the current frame lies in the parse buffer, and what is known about it.
+#[derive(Debug, Clone, Copy)]
+struct Lent {
+    ts_ns: i64,
+    link: LinkType,
+    start: usize,
+    len: usize,
+    orig_len: u32,
+    offset: u64,
+}
+
 pub struct CaptureReader {
     path: PathBuf,
     inner: Box<dyn PcapReaderIterator + Send>,
+    /// Bytes of the last block, consumed at the next call (its frame was lent out).
+    pending_consume: usize,
+    legacy_link: Option<LinkType>,
+    legacy_nanos: bool,
+    section_big_endian: bool,
+    interfaces: Vec<Interface>,
+    capacity: usize,
+    done: bool,
+    /// The frame lent out by the last `next_frame`.
+    current: Option<Lent>,
+    /// The source's last I/O error (the parser only says that one happened).
+    last_read_error: Arc<Mutex<Option<String>>>,
+    info: FileInfo,
 }
 
 impl CaptureReader {
-    /// Opens a capture file and checks that it starts like pcap or pcapng.
+    /// Opens a capture file (or `-` for standard input), decompressing gzip or zstd when
+    /// its first bytes say so, and checks that it starts like pcap or pcapng.
     pub fn open(path: &Path) -> Result<Self, CaptureError> {
-        if path.is_dir() {
-            return Err(CaptureError::new(
-                path,
-                None,
-                "is a directory, not a capture file",
-            ));
-        }
-        let file = File::open(path).map_err(|e| CaptureError::new(path, None, open_message(&e)))?;
-        Self::from_reader(path, file)
+        let (source, compression) = super::source::open(path)?;
+        let mut reader = Self::from_reader(path, source)?;
+        reader.info.compression = compression;
+        Ok(reader)
     }
 
     /// Wraps any byte stream; `path` only names it in messages.
@@ -73,7 +79,8 @@ impl CaptureReader {
         path: &Path,
         reader: impl Read + Send + 'static,
     ) -> Result<Self, CaptureError> {
-        let inner = pcap_parser::create_reader(INITIAL_BUFFER, reader).map_err(|e| {
+        let (filling, last_read_error) = super::source::Filling::new(reader);
+        let inner = pcap_parser::create_reader(INITIAL_BUFFER, filling).map_err(|e| {
             let message = match e {
                 PcapError::Eof => "empty file: expected a pcap or pcapng header".to_string(),
                 PcapError::Incomplete(_) => {
@@ -87,6 +94,16 @@ impl CaptureReader {
         Ok(CaptureReader {
             path: path.to_path_buf(),
             inner,
+            pending_consume: 0,
+            legacy_link: None,
+            legacy_nanos: false,
+            section_big_endian: false,
+            interfaces: Vec::new(),
+            capacity: INITIAL_BUFFER,
+            done: false,
+            current: None,
+            last_read_error,
+            info: FileInfo::new(path),
         })
     }
 
@@ -94,14 +111,163 @@ impl CaptureReader {
         &self.path
     }
 
+    /// What the file has shown so far: complete once `next_frame` has returned `None`.
+    pub fn info(&self) -> &FileInfo {
+        &self.info
+    }
+
+    pub fn into_info(self) -> FileInfo {
+        self.info
+    }
+
+    /// Reads the whole file, calling `on_frame` for every packet record in file order.
+    pub fn read_frames(
+        &mut self,
+        mut on_frame: impl FnMut(&Frame<'_>),
+    ) -> Result<&FileInfo, CaptureError> {
+        while let Some(frame) = self.next_frame()? {
+            on_frame(&frame);
+        }
+        Ok(&self.info)
+    }
+
+    /// The next packet record, or `None` at the end of the file.
+    ///
+    /// A file cut off inside a record is not an error: the frames before the cut are
+    /// delivered and [`FileInfo::truncated_at`] says where it happened.
+    pub fn next_frame(&mut self) -> Result<Option<Frame<'_>>, CaptureError> {
+        self.current = None;
+        loop {
+            if self.pending_consume > 0 {
+                self.inner.consume(self.pending_consume);
+                self.pending_consume = 0;
+            }
+            if self.done {
+                return Ok(None);
+            }
+            let offset = self.inner.consumed() as u64;
+            let CaptureReader {
+                inner,
+                legacy_link,
+                legacy_nanos,
+                section_big_endian,
+                interfaces,
+                info,
+                ..
+            } = self;
+            let parsed = match inner.next() {
+                Ok((size, block)) => {
+                    let mut state = BlockState {
+                        legacy_link,
+                        legacy_nanos,
+                        section_big_endian,
+                        interfaces,
+                        info,
+                    };
+                    Ok((size, lend_block(&mut state, &block, offset)))
+                }
+                Err(e) => Err(owned(e)),
+            };
+            match parsed {
+                Ok((size, lent)) => {
+                    self.pending_consume = size;
+                    let lent = lent
+                        .map_err(|message| CaptureError::new(&self.path, Some(offset), message))?;
+                    if let Some(mut lent) = lent {
+                        // The block is not consumed yet: its bytes start the parse buffer.
+                        lent.start -= self.inner.data().as_ptr() as usize;
+                        self.count(&lent);
+                        self.current = Some(lent);
+                        return Ok(self.current());
+                    }
+                }
+                Err(e) => self.on_error(e, offset)?,
+            }
+        }
+    }
+
+    /// The frame the last `next_frame` returned, again (valid until the next call).
+    pub fn current(&self) -> Option<Frame<'_>> {
+        let lent = self.current?;
+        let data = self.inner.data().get(lent.start..lent.start + lent.len)?;
+        Some(Frame {
+            ts_ns: lent.ts_ns,
+            link: lent.link,
+            data,
+            orig_len: lent.orig_len,
+            offset: lent.offset,
+        })
+    }
+
+    /// Turns a parse error into the end of the file (a clean end or a truncation), a retry
+    /// after more data is read, or an error.
+    fn on_error(&mut self, e: PcapError<&'static [u8]>, offset: u64) -> Result<(), CaptureError> {
+        match e {
+            PcapError::Eof => self.done = true,
+            PcapError::Incomplete(_) if !self.inner.reader_exhausted() => self.refill(offset)?,
+            PcapError::Incomplete(_) | PcapError::UnexpectedEof => {
+                self.check_plausible_length(offset)?;
+                self.info.truncated_at = Some(offset);
+                self.done = true;
+            }
+            PcapError::BufferTooSmall => {
+                self.check_plausible_length(offset)?;
+                if self.capacity >= MAX_BUFFER {
+                    return Err(CaptureError::new(
+                        &self.path,
+                        Some(offset),
+                        format!("record longer than {MAX_BUFFER} bytes: corrupt length field"),
+                    ));
+                }
+                self.capacity *= 4;
+                self.inner.grow(self.capacity);
+                self.refill(offset)?;
+            }
+            PcapError::ReadError => {
+                return Err(CaptureError::new(&self.path, Some(offset), "read error"));
+            }
+            other => {
+                let what = match self.info.format {
+                    Some(FileFormat::PcapNg) => "corrupt pcapng block",
+                    _ => "corrupt pcap record",
+                };
+                return Err(CaptureError::new(
+                    &self.path,
+                    Some(offset),
+                    format!("{what} ({})", short_error(&other)),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn refill(&mut self, offset: u64) -> Result<(), CaptureError> {
+        self.inner.refill().map_err(|_| {
+            let detail = self.last_read_error.lock().ok().and_then(|e| e.clone());
+            let message = detail.map_or("read error".to_string(), |e| format!("read error: {e}"));
+            CaptureError::new(&self.path, Some(offset), message)
+        })
+    }
+
+    fn count(&mut self, lent: &Lent) {
+        let info = &mut self.info;
+        info.packets += 1;
+        *info.packets_by_link.entry(lent.link).or_insert(0) += 1;
+        if info.last_ts_ns.is_some_and(|t| lent.ts_ns < t) {
+            info.out_of_order += 1;
+        }
+        info.first_ts_ns = Some(info.first_ts_ns.map_or(lent.ts_ns, |t| t.min(lent.ts_ns)));
+        info.last_ts_ns = Some(lent.ts_ns);
+        info.max_ts_ns = Some(info.max_ts_ns.map_or(lent.ts_ns, |t| t.max(lent.ts_ns)));
+        if (lent.len as u64) < u64::from(lent.orig_len) {
+            info.snaplen_cut += 1;
+        }
+    }
+
     /// A record that does not fit in the rest of the file is either cut off (the capture
     /// stopped mid-write) or has a corrupt length field. Lengths no writer produces mean
     /// the latter: that is an error, not a truncation.
-    fn check_plausible_length(
-        &self,
-        format: Option<FileFormat>,
-        offset: u64,
-    ) -> Result<(), CaptureError> {
+    fn check_plausible_length(&self, offset: u64) -> Result<(), CaptureError> {
         let data = self.inner.data();
         let read_u32 = |at: usize, big_endian: bool| -> Option<u32> {
             let bytes: [u8; 4] = data.get(at..at + 4)?.try_into().ok()?;
@@ -111,21 +277,17 @@ impl CaptureReader {
                 u32::from_le_bytes(bytes)
             })
         };
-        let problem = match format {
+        let problem = match self.info.format {
             Some(FileFormat::Pcap { big_endian, .. }) => read_u32(8, big_endian)
                 .filter(|&caplen| caplen > MAX_SNAPLEN)
-                .map(|caplen| format!("record length {caplen} exceeds the {MAX_SNAPLEN}-byte maximum snaplen: corrupt record header")),
-            Some(FileFormat::PcapNg) => {
-                // The section's byte order is unknown here; a sane length reads sanely one way.
-                let le = read_u32(4, false);
-                let be = read_u32(4, true);
-                match (le, be) {
-                    (Some(le), Some(be)) if le.min(be) as usize > MAX_BUFFER || le.min(be) < 12 => {
-                        Some(format!("block length {le} is impossible: corrupt block header"))
-                    }
-                    _ => None,
-                }
-            }
+                .map(|caplen| {
+                    format!(
+                        "record length {caplen} exceeds the {MAX_SNAPLEN}-byte maximum snaplen: corrupt record header"
+                    )
+                }),
+            Some(FileFormat::PcapNg) => read_u32(4, self.section_big_endian)
+                .filter(|&len| len as usize > MAX_BUFFER || len < 12 || len % 4 != 0)
+                .map(|len| format!("block length {len} is impossible: corrupt block header")),
             None => None,
         };
         match problem {
@@ -133,189 +295,208 @@ impl CaptureReader {
             None => Ok(()),
         }
     }
+}
 
-    /// Reads the whole file, calling `on_frame` for every packet record in file order.
-    ///
-    /// A file cut off inside a record is not an error: the frames before the cut are
-    /// delivered and `truncated_at` says where it happened.
-    pub fn read_frames(
-        &mut self,
-        mut on_frame: impl FnMut(&Frame<'_>),
-    ) -> Result<ReadSummary, CaptureError> {
-        let mut summary = ReadSummary::default();
-        let mut legacy_link = None;
-        let mut legacy_nanos = false;
-        let mut interfaces: Vec<Interface> = Vec::new();
-        let mut last_ts: Option<i64> = None;
-        let mut capacity = INITIAL_BUFFER;
+/// The reader's state a block updates, borrowed apart from the parse buffer the block
+/// itself borrows.
+struct BlockState<'s> {
+    legacy_link: &'s mut Option<LinkType>,
+    legacy_nanos: &'s mut bool,
+    section_big_endian: &'s mut bool,
+    interfaces: &'s mut Vec<Interface>,
+    info: &'s mut FileInfo,
+}
 
-        loop {
-            let offset = self.inner.consumed() as u64;
-            match self.inner.next() {
-                Ok((size, block)) => {
-                    let frame = match &block {
-                        PcapBlockOwned::LegacyHeader(header) => {
-                            legacy_link = Some(LinkType(header.network.0 as u32));
-                            legacy_nanos = header.is_nanosecond_precision();
-                            summary.format = Some(FileFormat::Pcap {
-                                big_endian: header.is_bigendian(),
-                                nanosecond: legacy_nanos,
-                            });
-                            None
-                        }
-                        PcapBlockOwned::Legacy(record) => {
-                            let link = legacy_link.ok_or_else(|| {
-                                CaptureError::new(
-                                    &self.path,
-                                    Some(offset),
-                                    "packet before file header",
-                                )
-                            })?;
-                            let frac_ns = if legacy_nanos {
-                                i64::from(record.ts_usec)
-                            } else {
-                                i64::from(record.ts_usec) * 1_000
-                            };
-                            Some(Frame {
-                                ts_ns: i64::from(record.ts_sec) * 1_000_000_000 + frac_ns,
-                                link,
-                                data: record.data,
-                                orig_len: record.origlen,
-                                offset,
-                            })
-                        }
-                        PcapBlockOwned::NG(block) => {
-                            summary.format.get_or_insert(FileFormat::PcapNg);
-                            match block {
-                                Block::SectionHeader(_) => {
-                                    // Interface ids restart in every section.
-                                    interfaces.clear();
-                                    None
-                                }
-                                Block::InterfaceDescription(idb) => {
-                                    let units_per_sec =
-                                        ts_resolution(idb.if_tsresol).ok_or_else(|| {
-                                            CaptureError::new(
-                                                &self.path,
-                                                Some(offset),
-                                                format!("invalid if_tsresol {}", idb.if_tsresol),
-                                            )
-                                        })?;
-                                    interfaces.push(Interface {
-                                        link: LinkType(idb.linktype.0 as u32),
-                                        units_per_sec,
-                                        offset_sec: idb.ts_offset(),
-                                    });
-                                    None
-                                }
-                                Block::EnhancedPacket(epb) => {
-                                    let iface =
-                                        interfaces.get(epb.if_id as usize).ok_or_else(|| {
-                                            CaptureError::new(
-                                                &self.path,
-                                                Some(offset),
-                                                format!(
-                                                    "packet names undeclared interface {}",
-                                                    epb.if_id
-                                                ),
-                                            )
-                                        })?;
-                                    let units =
-                                        (u64::from(epb.ts_high) << 32) | u64::from(epb.ts_low);
-                                    Some(Frame {
-                                        ts_ns: units_to_ns(units, iface.units_per_sec)
-                                            .saturating_add(
-                                                iface.offset_sec.saturating_mul(1_000_000_000),
-                                            ),
-                                        link: iface.link,
-                                        data: epb.packet_data(),
-                                        orig_len: epb.origlen,
-                                        offset,
-                                    })
-                                }
-                                Block::SimplePacket(spb) => {
-                                    let iface = interfaces.first().ok_or_else(|| {
-                                        CaptureError::new(
-                                            &self.path,
-                                            Some(offset),
-                                            "simple packet block before any interface",
-                                        )
-                                    })?;
-                                    // Simple packet blocks carry no time: the previous packet's time
-                                    // is the best estimate and keeps the stream ordered.
-                                    Some(Frame {
-                                        ts_ns: last_ts.unwrap_or(0),
-                                        link: iface.link,
-                                        data: spb.packet_data(),
-                                        orig_len: spb.origlen,
-                                        offset,
-                                    })
-                                }
-                                _ => {
-                                    summary.other_blocks += 1;
-                                    None
-                                }
-                            }
-                        }
-                    };
-                    if let Some(frame) = frame {
-                        summary.packets += 1;
-                        if last_ts.is_some_and(|t| frame.ts_ns < t) {
-                            summary.out_of_order += 1;
-                        }
-                        last_ts = Some(frame.ts_ns);
-                        on_frame(&frame);
-                    }
-                    self.inner.consume(size);
-                }
-                Err(PcapError::Eof) => break,
-                Err(PcapError::Incomplete(_)) => {
-                    if self.inner.reader_exhausted() {
-                        self.check_plausible_length(summary.format, offset)?;
-                        summary.truncated_at = Some(offset);
-                        break;
-                    }
-                    self.inner
-                        .refill()
-                        .map_err(|_| CaptureError::new(&self.path, Some(offset), "read error"))?;
-                }
-                Err(PcapError::UnexpectedEof) => {
-                    self.check_plausible_length(summary.format, offset)?;
-                    summary.truncated_at = Some(offset);
-                    break;
-                }
-                Err(PcapError::BufferTooSmall) => {
-                    self.check_plausible_length(summary.format, offset)?;
-                    if capacity >= MAX_BUFFER {
-                        return Err(CaptureError::new(
-                            &self.path,
-                            Some(offset),
-                            format!("record longer than {MAX_BUFFER} bytes: corrupt length field"),
-                        ));
-                    }
-                    capacity *= 4;
-                    self.inner.grow(capacity);
-                    self.inner
-                        .refill()
-                        .map_err(|_| CaptureError::new(&self.path, Some(offset), "read error"))?;
-                }
-                Err(PcapError::ReadError) => {
-                    return Err(CaptureError::new(&self.path, Some(offset), "read error"));
-                }
-                Err(e) => {
-                    let what = match summary.format {
-                        Some(FileFormat::PcapNg) => "corrupt pcapng block",
-                        _ => "corrupt pcap record",
-                    };
-                    return Err(CaptureError::new(
-                        &self.path,
-                        Some(offset),
-                        format!("{what} ({})", short_error(&e)),
-                    ));
-                }
-            }
+/// Updates the reader's state from one block; returns where its packet lies (as an address,
+/// made relative to the buffer by the caller), if it has one.
+fn lend_block(
+    state: &mut BlockState<'_>,
+    block: &PcapBlockOwned<'_>,
+    offset: u64,
+) -> Result<Option<Lent>, String> {
+    let lent = |ts_ns: i64, link: LinkType, data: &[u8], orig_len: u32| Lent {
+        ts_ns,
+        link,
+        start: data.as_ptr() as usize,
+        len: data.len(),
+        orig_len,
+        offset,
+    };
+    match block {
+        PcapBlockOwned::LegacyHeader(header) => {
+            let link = LinkType(header.network.0 as u32);
+            *state.legacy_link = Some(link);
+            *state.legacy_nanos = header.is_nanosecond_precision();
+            state.info.format = Some(FileFormat::Pcap {
+                big_endian: header.is_bigendian(),
+                nanosecond: header.is_nanosecond_precision(),
+            });
+            state.info.version = Some((header.version_major, header.version_minor));
+            state.info.interfaces.push(InterfaceInfo {
+                link,
+                snaplen: header.snaplen,
+                units_per_sec: if header.is_nanosecond_precision() {
+                    1_000_000_000
+                } else {
+                    1_000_000
+                },
+                offset_sec: 0,
+            });
+            Ok(None)
         }
-        Ok(summary)
+        PcapBlockOwned::Legacy(record) => {
+            let link = state.legacy_link.ok_or("packet before file header")?;
+            let frac_ns = if *state.legacy_nanos {
+                i64::from(record.ts_usec)
+            } else {
+                i64::from(record.ts_usec) * 1_000
+            };
+            let ts_ns = i64::from(record.ts_sec) * 1_000_000_000 + frac_ns;
+            Ok(Some(lent(ts_ns, link, record.data, record.origlen)))
+        }
+        PcapBlockOwned::NG(block) => {
+            state.info.format.get_or_insert(FileFormat::PcapNg);
+            ng_block(state, block, lent)
+        }
+    }
+}
+
+fn ng_block(
+    state: &mut BlockState<'_>,
+    block: &Block<'_>,
+    lent: impl Fn(i64, LinkType, &[u8], u32) -> Lent,
+) -> Result<Option<Lent>, String> {
+    match block {
+        Block::SectionHeader(shb) => {
+            // Interface ids restart in every section; so may the byte order.
+            state.interfaces.clear();
+            *state.section_big_endian = shb.big_endian();
+            state.info.sections += 1;
+            state.info.section_byte_orders.push(shb.big_endian());
+            Ok(None)
+        }
+        Block::InterfaceDescription(idb) => {
+            let units_per_sec = ts_resolution(idb.if_tsresol)
+                .ok_or_else(|| format!("invalid if_tsresol {}", idb.if_tsresol))?;
+            let interface = Interface {
+                link: LinkType(idb.linktype.0 as u32),
+                units_per_sec,
+                offset_sec: idb.if_tsoffset,
+            };
+            state.interfaces.push(interface);
+            state.info.interfaces.push(InterfaceInfo {
+                link: interface.link,
+                snaplen: idb.snaplen,
+                units_per_sec,
+                offset_sec: idb.if_tsoffset,
+            });
+            Ok(None)
+        }
+        Block::EnhancedPacket(epb) => {
+            let iface = interface(state, epb.if_id)?;
+            let units = (u64::from(epb.ts_high) << 32) | u64::from(epb.ts_low);
+            let ts_ns = iface_time(&iface, units);
+            Ok(Some(lent(
+                ts_ns,
+                iface.link,
+                epb.packet_data(),
+                epb.origlen,
+            )))
+        }
+        Block::SimplePacket(spb) => {
+            let iface = interface(state, 0)?;
+            // Simple packet blocks carry no time: the previous packet's time is the best
+            // estimate and keeps the stream ordered.
+            let ts_ns = state.info.last_ts_ns.unwrap_or(0);
+            Ok(Some(lent(
+                ts_ns,
+                iface.link,
+                spb.packet_data(),
+                spb.origlen,
+            )))
+        }
+        // pcap-parser reads an unknown block's type little-endian whatever the section's order.
+        Block::Unknown(unknown)
+            if OBSOLETE_PACKET_BLOCK
+                == if *state.section_big_endian {
+                    unknown.block_type.swap_bytes()
+                } else {
+                    unknown.block_type
+                } =>
+        {
+            let be = *state.section_big_endian;
+            let body = unknown.data;
+            let u16_at = |at: usize| {
+                body.get(at..at + 2).map(|b| {
+                    let b = [b[0], b[1]];
+                    if be {
+                        u16::from_be_bytes(b)
+                    } else {
+                        u16::from_le_bytes(b)
+                    }
+                })
+            };
+            let u32_at = |at: usize| {
+                body.get(at..at + 4).map(|b| {
+                    let b = [b[0], b[1], b[2], b[3]];
+                    if be {
+                        u32::from_be_bytes(b)
+                    } else {
+                        u32::from_le_bytes(b)
+                    }
+                })
+            };
+            let (Some(if_id), Some(ts_high), Some(ts_low), Some(caplen), Some(orig_len)) =
+                (u16_at(0), u32_at(4), u32_at(8), u32_at(12), u32_at(16))
+            else {
+                return Err("obsolete packet block too short".to_string());
+            };
+            let data = body
+                .get(20..20 + caplen as usize)
+                .ok_or("obsolete packet block: captured length beyond the block")?;
+            let iface = interface(state, u32::from(if_id))?;
+            let units = (u64::from(ts_high) << 32) | u64::from(ts_low);
+            state.info.obsolete_packet_blocks += 1;
+            Ok(Some(lent(
+                iface_time(&iface, units),
+                iface.link,
+                data,
+                orig_len,
+            )))
+        }
+        other => {
+            *state
+                .info
+                .other_blocks
+                .entry(block_name(other).to_string())
+                .or_insert(0) += 1;
+            Ok(None)
+        }
+    }
+}
+
+fn interface(state: &BlockState<'_>, id: u32) -> Result<Interface, String> {
+    state
+        .interfaces
+        .get(id as usize)
+        .copied()
+        .ok_or_else(|| format!("packet names undeclared interface {id}"))
+}
+
+fn iface_time(iface: &Interface, units: u64) -> i64 {
+    units_to_ns(units, iface.units_per_sec)
+        .saturating_add(iface.offset_sec.saturating_mul(1_000_000_000))
+}
+
+fn block_name(block: &Block<'_>) -> &'static str {
+    match block {
+        Block::NameResolution(_) => "name_resolution",
+        Block::InterfaceStatistics(_) => "interface_statistics",
+        Block::SystemdJournalExport(_) => "systemd_journal_export",
+        Block::DecryptionSecrets(_) => "decryption_secrets",
+        Block::ProcessInformation(_) => "process_information",
+        Block::Custom(_) => "custom",
+        _ => "unknown",
     }
 }
 
@@ -335,20 +516,20 @@ fn units_to_ns(units: u64, units_per_sec: u64) -> i64 {
     i64::try_from(ns).unwrap_or(i64::MAX)
 }
 
+/// Parse errors borrow the buffer; keep only what the messages need.
+fn owned(e: PcapError<&[u8]>) -> PcapError<&'static [u8]> {
+    match e {
+        PcapError::NomError(_, kind) => PcapError::OwnedNomError(Vec::new(), kind),
+        other => other.to_owned_vec(),
+    }
+}
+
 fn short_error(e: &PcapError<&[u8]>) -> String {
     match e {
         PcapError::NomError(_, kind) | PcapError::OwnedNomError(_, kind) => {
             format!("{kind:?}").to_lowercase()
         }
         other => format!("{other:?}").to_lowercase(),
-    }
-}
-
-fn open_message(e: &std::io::Error) -> String {
-    match e.kind() {
-        std::io::ErrorKind::NotFound => "no such file".to_string(),
-        std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
-        _ => format!("cannot open: {e}"),
     }
 }
 

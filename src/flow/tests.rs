@@ -317,13 +317,12 @@ fn replay_sample_and_show_reply_mismatches() {
     };
     let mut tracker = Tracker::new(&policy, None, Vec::new());
     let mut reader = crate::capture::CaptureReader::open(std::path::Path::new(&path)).unwrap();
-    reader
-        .read_frames(|frame| {
-            if let Ok(segment) = crate::packet::decode(frame) {
-                tracker.on_segment(&segment);
-            }
-        })
-        .unwrap();
+    let mut decoder = crate::packet::Decoder::new();
+    while let Some(frame) = reader.next_frame().unwrap() {
+        if let Ok(segment) = decoder.decode(&frame).segment {
+            tracker.on_segment(&segment);
+        }
+    }
     let (_, syns) = tracker.finish();
     for syn in syns.iter().filter(|s| s.predicted_reply != s.reply) {
         println!("{syn:?}");

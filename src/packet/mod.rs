@@ -2,8 +2,9 @@
 //! stage works on [`Segment`] values.
 
 mod decode;
+mod defrag;
 mod link;
 mod segment;
 
-pub use decode::decode;
+pub use decode::{Decoded, Decoder};
 pub use segment::{Segment, SkipReason, TcpFlags, TcpOptions, Timestamp};

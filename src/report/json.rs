@@ -39,8 +39,18 @@ struct Capture<'a> {
     first_ts: Option<String>,
     last_ts: Option<String>,
     skipped: &'a BTreeMap<String, u64>,
+    /// Where the first file cut off inside a record ends (see `files` for each file).
     truncated_at: Option<u64>,
     out_of_order: u64,
+    files: Vec<FileJson>,
+}
+
+#[derive(Serialize)]
+struct FileJson {
+    path: String,
+    compression: &'static str,
+    packets: u64,
+    truncated_at: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -163,7 +173,18 @@ pub fn to_json(analysis: &Analysis) -> String {
             first_ts: analysis.capture.first_ts_ns.map(rfc3339),
             last_ts: analysis.capture.last_ts_ns.map(rfc3339),
             skipped: &analysis.capture.skipped,
-            truncated_at: analysis.capture.truncated_at,
+            truncated_at: analysis.capture.files.iter().find_map(|f| f.truncated_at),
+            files: analysis
+                .capture
+                .files
+                .iter()
+                .map(|f| FileJson {
+                    path: f.path.display().to_string(),
+                    compression: f.compression.name(),
+                    packets: f.packets,
+                    truncated_at: f.truncated_at,
+                })
+                .collect(),
             out_of_order: analysis.capture.out_of_order,
         },
         connections: flow.counters.passive_opens,

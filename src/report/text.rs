@@ -6,7 +6,7 @@ use crate::analysis::Analysis;
 use crate::flow::{FoundState, SynRecord};
 use crate::timefmt::rfc3339;
 
-pub fn to_text(analysis: &Analysis, file: &str) -> String {
+pub fn to_text(analysis: &Analysis) -> String {
     let mut out = String::new();
     let cap = &analysis.capture;
     let flow = &analysis.flow;
@@ -25,15 +25,25 @@ pub fn to_text(analysis: &Analysis, file: &str) -> String {
     } else {
         ""
     };
+    let file = match cap.files.as_slice() {
+        [one] => one.path.display().to_string(),
+        files => format!("{} files", files.len()),
+    };
     let _ = writeln!(
         out,
         "{file}: {} packets, {} TCP segments, {span}",
         cap.packets, cap.tcp_segments
     );
+    let inferred = if analysis.settings_inferred {
+        ", inferred from the replies"
+    } else {
+        ""
+    };
     let _ = writeln!(
         out,
-        "policy {}{simulated}, TIME_WAIT {:.0} s",
+        "policy {}{simulated} ({}{inferred}), TIME_WAIT {:.0} s",
         analysis.policy_name,
+        analysis.settings,
         analysis.time_wait_len_ns as f64 / 1e9
     );
     let _ = writeln!(

@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::analysis::{AnalyzeOptions, analyze_files};
+use crate::analysis::{AnalyzeOptions, analyze_files, summarize_file};
 use crate::policy::ServerPolicy;
 use crate::policy::linux::LinuxPolicy;
-use crate::report::{to_json, to_text};
+use crate::report::{info_json, info_text, to_json, to_text};
 
 /// Exit status for bad input (unreadable or invalid capture): distinct from clap's usage error.
 const EXIT_BAD_INPUT: u8 = 2;
@@ -32,6 +32,18 @@ pub struct Cli {
 enum Command {
     /// Rebuild every 4-tuple's life and judge every SYN as the server's kernel would.
     Analyze(AnalyzeArgs),
+    /// Describe capture files: format, interfaces, packets, times, what they carry.
+    Info(InfoArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct InfoArgs {
+    /// Capture files (pcap or pcapng, optionally gzip or zstd; `-` reads standard input).
+    #[arg(required = true, value_name = "CAPTURE")]
+    captures: Vec<PathBuf>,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -144,7 +156,28 @@ fn parse_positive_secs(s: &str) -> Result<f64, String> {
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Analyze(args) => analyze(args),
+        Command::Info(args) => info(args),
     }
+}
+
+fn info(args: InfoArgs) -> ExitCode {
+    let mut summaries = Vec::with_capacity(args.captures.len());
+    for path in &args.captures {
+        match summarize_file(path) {
+            Ok(summary) => summaries.push(summary),
+            Err(e) => {
+                eprintln!("pawscope: {e}");
+                return ExitCode::from(EXIT_BAD_INPUT);
+            }
+        }
+    }
+    let output = if args.json {
+        info_json(&summaries) + "\n"
+    } else {
+        info_text(&summaries)
+    };
+    let _ = std::io::stdout().lock().write_all(output.as_bytes());
+    ExitCode::SUCCESS
 }
 
 fn analyze(args: AnalyzeArgs) -> ExitCode {

@@ -1,7 +1,9 @@
 //! The whole job: read a capture, decode, track, judge, and summarise.
 
+mod file_summary;
 mod summary;
 
+pub use file_summary::{FileSummary, summarize_file};
 pub use summary::{Agreement, ReplyCounts, SynSummary, VerdictCounts};
 
 use std::collections::BTreeMap;

@@ -324,6 +324,13 @@ fn lend_block(
     };
     match block {
         PcapBlockOwned::LegacyHeader(header) => {
+            // libpcap reads only version 2 files; 1.x predates today's record layout.
+            if header.version_major != 2 {
+                return Err(format!(
+                    "unsupported pcap version {}.{}: expected 2.x",
+                    header.version_major, header.version_minor
+                ));
+            }
             let link = LinkType(header.network.0 as u32);
             *state.legacy_link = Some(link);
             *state.legacy_nanos = header.is_nanosecond_precision();

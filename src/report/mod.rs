@@ -1,7 +1,9 @@
 //! Renders an [`Analysis`](crate::analysis::Analysis) for people (text) and tools (JSON).
 
+mod info;
 mod json;
 mod text;
 
+pub use info::{info_json, info_text, link_name};
 pub use json::to_json;
 pub use text::to_text;

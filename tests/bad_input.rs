@@ -155,3 +155,41 @@ fn every_corpus_file_either_analyses_or_fails_cleanly() {
         }
     }
 }
+
+#[test]
+fn permission_denied() {
+    let path = temp_file("no-access.pcap", &a_sample());
+    let mut perms = std::fs::metadata(&path).expect("stat").permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o000);
+    std::fs::set_permissions(&path, perms).expect("chmod");
+    let is_root = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0\n"));
+    // Root reads any file: drop to an unprivileged user to see the refusal.
+    let out = if is_root {
+        std::process::Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(env!("CARGO_BIN_EXE_pawscope"))
+            .args(["analyze", path.to_str().unwrap()])
+            .output()
+    } else {
+        std::process::Command::new(env!("CARGO_BIN_EXE_pawscope"))
+            .args(["analyze", path.to_str().unwrap()])
+            .output()
+    };
+    let Ok(out) = out else {
+        eprintln!("skipped: cannot run as an unprivileged user (setpriv missing)");
+        return;
+    };
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if is_root && stderr.contains("setpriv") {
+        eprintln!("skipped: setpriv cannot drop privileges here: {stderr}");
+        return;
+    }
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("no-access.pcap: permission denied"),
+        "{stderr}"
+    );
+}

@@ -43,6 +43,8 @@ pub struct CaptureSummary {
     pub skipped: BTreeMap<String, u64>,
     /// Packets earlier than the packet before them in the same file.
     pub out_of_order: u64,
+    /// Packets the snaplen cut short; their headers were still read.
+    pub snaplen_truncated: u64,
     /// Each input file, as its reader saw it.
     pub files: Vec<FileInfo>,
 }
@@ -120,6 +122,7 @@ pub fn analyze_files(
     for info in &capture.files {
         capture.packets += info.packets;
         capture.out_of_order += info.out_of_order;
+        capture.snaplen_truncated += info.snaplen_cut;
         capture.first_ts_ns = min_some(capture.first_ts_ns, info.first_ts_ns);
         capture.last_ts_ns = max_some(capture.last_ts_ns, info.max_ts_ns);
     }

@@ -227,6 +227,7 @@ impl CaptureReader {
                 return Err(CaptureError::new(&self.path, Some(offset), "read error"));
             }
             other => {
+                self.check_plausible_length(offset)?;
                 let what = match self.info.format {
                     Some(FileFormat::PcapNg) => "corrupt pcapng block",
                     _ => "corrupt pcap record",
@@ -234,7 +235,7 @@ impl CaptureReader {
                 return Err(CaptureError::new(
                     &self.path,
                     Some(offset),
-                    format!("{what} ({})", short_error(&other)),
+                    format!("{what}: its fields do not parse ({})", short_error(&other)),
                 ));
             }
         }

@@ -42,6 +42,7 @@ struct Capture<'a> {
     /// Where the first file cut off inside a record ends (see `files` for each file).
     truncated_at: Option<u64>,
     out_of_order: u64,
+    snaplen_truncated: u64,
     files: Vec<FileJson>,
 }
 
@@ -186,6 +187,7 @@ pub fn to_json(analysis: &Analysis) -> String {
                 })
                 .collect(),
             out_of_order: analysis.capture.out_of_order,
+            snaplen_truncated: analysis.capture.snaplen_truncated,
         },
         connections: flow.counters.passive_opens,
         tuples: flow.tuples_with_syn,

@@ -81,3 +81,94 @@ pub fn mismatches(name: &str, report: &Value, truth: &Value) -> Vec<String> {
     }
     out
 }
+
+/// Rewrites a little-endian microsecond pcap as pcapng: the records are split at `split`
+/// into two sections, the first little-endian with nanosecond timestamps, the second
+/// big-endian with the default microsecond resolution, so one file exercises both byte
+/// orders, `if_tsresol` and section changes.
+pub fn pcap_to_pcapng(pcap: &[u8], split: usize) -> Vec<u8> {
+    let link = u16::from_le_bytes([pcap[20], pcap[21]]);
+    let snaplen = u32::from_le_bytes(pcap[16..20].try_into().unwrap());
+    let mut out = Vec::new();
+    let mut at = 24;
+    let mut index = 0;
+    let section = |out: &mut Vec<u8>, big: bool, nanos: bool| {
+        let u16b = |v: u16| {
+            if big {
+                v.to_be_bytes()
+            } else {
+                v.to_le_bytes()
+            }
+        };
+        let u32b = |v: u32| {
+            if big {
+                v.to_be_bytes()
+            } else {
+                v.to_le_bytes()
+            }
+        };
+        // Section Header Block: BOM, version 1.0, unknown section length.
+        let mut shb = Vec::new();
+        shb.extend_from_slice(&0x0A0D_0D0Au32.to_le_bytes());
+        shb.extend_from_slice(&u32b(28));
+        shb.extend_from_slice(&u32b(0x1A2B_3C4D));
+        shb.extend_from_slice(&u16b(1));
+        shb.extend_from_slice(&u16b(0));
+        shb.extend_from_slice(&[0xff; 8]);
+        shb.extend_from_slice(&u32b(28));
+        out.extend_from_slice(&shb);
+        // Interface Description Block, with if_tsresol = 9 for nanoseconds.
+        let mut options = Vec::new();
+        if nanos {
+            options.extend_from_slice(&u16b(9));
+            options.extend_from_slice(&u16b(1));
+            options.extend_from_slice(&[9, 0, 0, 0]);
+            options.extend_from_slice(&[0; 4]);
+        }
+        let len = 20 + options.len() as u32;
+        out.extend_from_slice(&u32b(1));
+        out.extend_from_slice(&u32b(len));
+        out.extend_from_slice(&u16b(link));
+        out.extend_from_slice(&u16b(0));
+        out.extend_from_slice(&u32b(snaplen));
+        out.extend_from_slice(&options);
+        out.extend_from_slice(&u32b(len));
+    };
+    section(&mut out, false, true);
+    while at + 16 <= pcap.len() {
+        if index == split {
+            section(&mut out, true, false);
+        }
+        let field = |o: usize| u32::from_le_bytes(pcap[at + o..at + o + 4].try_into().unwrap());
+        let (sec, usec, caplen, origlen) = (field(0), field(4), field(8), field(12));
+        let data = &pcap[at + 16..at + 16 + caplen as usize];
+        let big = index >= split;
+        let units = if big {
+            u64::from(sec) * 1_000_000 + u64::from(usec)
+        } else {
+            (u64::from(sec) * 1_000_000 + u64::from(usec)) * 1_000
+        };
+        let u32b = |v: u32| {
+            if big {
+                v.to_be_bytes()
+            } else {
+                v.to_le_bytes()
+            }
+        };
+        let padded = data.len().div_ceil(4) * 4;
+        let len = 32 + padded as u32;
+        out.extend_from_slice(&u32b(6));
+        out.extend_from_slice(&u32b(len));
+        out.extend_from_slice(&u32b(0));
+        out.extend_from_slice(&u32b((units >> 32) as u32));
+        out.extend_from_slice(&u32b(units as u32));
+        out.extend_from_slice(&u32b(caplen));
+        out.extend_from_slice(&u32b(origlen));
+        out.extend_from_slice(data);
+        out.resize(out.len() + padded - data.len(), 0);
+        out.extend_from_slice(&u32b(len));
+        at += 16 + caplen as usize;
+        index += 1;
+    }
+    out
+}

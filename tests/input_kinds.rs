@@ -273,3 +273,31 @@ fn pcapng_block_with_an_impossible_length_is_an_error_at_its_offset() {
         );
     }
 }
+
+#[test]
+fn snaplen_cut_packets_still_give_their_headers() {
+    // 96 bytes hold Ethernet, IPv4 and any TCP header with options; HTTP payload is cut.
+    const SNAPLEN: usize = 96;
+    let bytes = sample();
+    let mut cut = bytes[..PCAP_HEADER].to_vec();
+    cut[16..20].copy_from_slice(&(SNAPLEN as u32).to_le_bytes());
+    let mut shortened = 0;
+    for (start, end) in records(&bytes) {
+        let data = &bytes[start + RECORD_HEADER..end];
+        let kept = data.len().min(SNAPLEN);
+        shortened += u64::from(kept < data.len());
+        cut.extend_from_slice(&bytes[start..start + 8]);
+        cut.extend_from_slice(&(kept as u32).to_le_bytes());
+        cut.extend_from_slice(&bytes[start + 12..start + 16]);
+        cut.extend_from_slice(&data[..kept]);
+    }
+    assert!(shortened > 50, "the sample has payload to cut");
+    let report = analyze_json(&write("snaplen96.pcap", &cut), &[]);
+    assert_eq!(
+        report["capture"]["snaplen_truncated"].as_u64(),
+        Some(shortened)
+    );
+    let mut same = verdict_part(&report);
+    same["capture"]["snaplen_truncated"] = 0.into();
+    assert_eq!(same, verdict_part(&analyze_json(&sample_path(), &[])));
+}

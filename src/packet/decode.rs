@@ -1,5 +1,5 @@
-//! Frame -> [`Segment`]: link layer, PPPoE, IPv4/IPv6 (extension headers, first fragments,
-//! IP-in-IP tunnels) and the TCP header.
+//! Frame -> [`Segment`]: link layer, PPPoE, IPv4/IPv6 (extension headers, fragments,
+//! IP-in-IP and GRE tunnels) and the TCP header.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -72,7 +72,8 @@ impl Decoder {
             sliced = slice_ip(pppoe_session_ip(ether.payload)?)?;
         }
         note_ip_version(&sliced, ipv4, ipv6);
-        // IP-in-IP tunnels (6in4/6rd, 4in4, 4in6, 6in6): the inner packet is the conversation.
+        // IP-in-IP (6in4/6rd, 4in4, 4in6, 6in6) and GRE tunnels: the inner packet is the
+        // conversation.
         for _ in 0..MAX_TUNNEL_DEPTH {
             match tunnelled_ip(&sliced) {
                 Some(inner) => sliced = slice_ip(inner)?,
@@ -225,15 +226,38 @@ fn note_ip_version(sliced: &LaxSlicedPacket<'_>, ipv4: &mut bool, ipv6: &mut boo
     }
 }
 
-/// The inner packet of an unfragmented IP-in-IP packet.
+/// The inner IP packet of an unfragmented IP-in-IP or GRE (RFC 2784/2890) packet.
 fn tunnelled_ip<'a>(sliced: &LaxSlicedPacket<'a>) -> Option<&'a [u8]> {
     let payload = match &sliced.net {
         Some(LaxNetSlice::Ipv4(v4)) => v4.payload(),
         Some(LaxNetSlice::Ipv6(v6)) => v6.payload(),
         _ => return None,
     };
-    let tunnel = payload.ip_number == IpNumber::IPV4 || payload.ip_number == IpNumber::IPV6;
-    (tunnel && !payload.fragmented).then_some(payload.payload)
+    if payload.fragmented {
+        return None;
+    }
+    match payload.ip_number {
+        IpNumber::IPV4 | IpNumber::IPV6 => Some(payload.payload),
+        IpNumber::GRE => gre_ip_payload(payload.payload),
+        _ => None,
+    }
+}
+
+/// GRE carrying IPv4 or IPv6: skips the optional checksum, key and sequence fields.
+fn gre_ip_payload(gre: &[u8]) -> Option<&[u8]> {
+    const CHECKSUM: u8 = 0x80;
+    const KEY: u8 = 0x20;
+    const SEQUENCE: u8 = 0x10;
+    let flags = *gre.first()?;
+    let protocol = u16::from_be_bytes([*gre.get(2)?, *gre.get(3)?]);
+    if protocol != EtherType::IPV4.0 && protocol != EtherType::IPV6.0 {
+        return None;
+    }
+    let optional = [CHECKSUM, KEY, SEQUENCE]
+        .iter()
+        .filter(|bit| flags & **bit != 0)
+        .count();
+    gre.get(4 + 4 * optional..)
 }
 
 fn slice_ip(bytes: &[u8]) -> Result<LaxSlicedPacket<'_>, SkipReason> {
@@ -281,4 +305,124 @@ fn options_of(tcp: &TcpSlice<'_>) -> TcpOptions {
         }
     }
     options
+}
+
+#[cfg(test)]
+mod tests {
+    use etherparse::{IpNumber, Ipv4Header, PacketBuilder};
+
+    use super::*;
+    use crate::capture::LinkType;
+
+    /// An IPv4 TCP SYN from 192.0.2.1:40000 to 203.0.113.10:80 with a timestamp option.
+    fn inner_syn() -> Vec<u8> {
+        let builder = PacketBuilder::ipv4([192, 0, 2, 1], [203, 0, 113, 10], 64)
+            .tcp(40000, 80, 1234, 64240)
+            .syn()
+            .options(&[TcpOptionElement::Timestamp(777, 0)])
+            .unwrap();
+        let mut bytes = Vec::new();
+        builder.write(&mut bytes, &[]).unwrap();
+        bytes
+    }
+
+    fn decode_one(link: LinkType, data: &[u8]) -> Result<Segment, SkipReason> {
+        let frame = Frame {
+            ts_ns: 5,
+            link,
+            data,
+            orig_len: data.len() as u32,
+            offset: 0,
+        };
+        Decoder::new().decode(&frame).segment
+    }
+
+    fn assert_inner_syn(segment: Result<Segment, SkipReason>) {
+        let segment = segment.expect("a segment");
+        assert_eq!(segment.src, "192.0.2.1:40000".parse().unwrap());
+        assert_eq!(segment.dst, "203.0.113.10:80".parse().unwrap());
+        assert_eq!(segment.seq, 1234);
+        assert!(segment.is_syn());
+        assert_eq!(segment.tsval(), Some(777));
+    }
+
+    fn outer_ipv4(protocol: IpNumber, payload: &[u8]) -> Vec<u8> {
+        let header = Ipv4Header::new(
+            payload.len() as u16,
+            64,
+            protocol,
+            [198, 51, 100, 1],
+            [198, 51, 100, 2],
+        )
+        .unwrap();
+        let mut bytes = Vec::new();
+        header.write(&mut bytes).unwrap();
+        bytes.extend_from_slice(payload);
+        bytes
+    }
+
+    #[test]
+    fn raw_ipv4() {
+        assert_inner_syn(decode_one(LinkType::RAW, &inner_syn()));
+    }
+
+    #[test]
+    fn gre_with_key_and_sequence_carries_the_inner_segment() {
+        let mut gre = vec![0x30, 0x00, 0x08, 0x00];
+        gre.extend_from_slice(&[0, 0, 0, 42, 0, 0, 0, 7]);
+        gre.extend_from_slice(&inner_syn());
+        assert_inner_syn(decode_one(LinkType::RAW, &outer_ipv4(IpNumber::GRE, &gre)));
+    }
+
+    #[test]
+    fn ip_in_ip_carries_the_inner_segment() {
+        let packet = outer_ipv4(IpNumber::IPV4, &inner_syn());
+        assert_inner_syn(decode_one(LinkType::IPV4, &packet));
+    }
+
+    #[test]
+    fn pppoe_session_over_ethernet() {
+        let mut frame = vec![0; 12];
+        frame.extend_from_slice(&ETHERTYPE_PPPOE_SESSION.to_be_bytes());
+        let inner = inner_syn();
+        frame.extend_from_slice(&[0x11, 0x00, 0x3b, 0x1a]);
+        frame.extend_from_slice(&((inner.len() + 2) as u16).to_be_bytes());
+        frame.extend_from_slice(&[0x00, 0x21]);
+        frame.extend_from_slice(&inner);
+        assert_inner_syn(decode_one(LinkType::ETHERNET, &frame));
+    }
+
+    #[test]
+    fn linux_cooked_v2() {
+        let mut frame = vec![0x08, 0x00, 0, 0, 0, 0, 0, 2, 0, 1, 0, 6];
+        frame.extend_from_slice(&[0; 8]);
+        frame.extend_from_slice(&inner_syn());
+        assert_inner_syn(decode_one(LinkType::LINUX_SLL2, &frame));
+    }
+
+    #[test]
+    fn bsd_loopback_in_either_byte_order() {
+        for family in [2u32.to_le_bytes(), 2u32.to_be_bytes()] {
+            let mut frame = family.to_vec();
+            frame.extend_from_slice(&inner_syn());
+            assert_inner_syn(decode_one(LinkType::NULL, &frame));
+        }
+    }
+
+    #[test]
+    fn snaplen_cut_inside_the_tcp_header_is_truncated() {
+        let syn = inner_syn();
+        assert_eq!(
+            decode_one(LinkType::RAW, &syn[..30]),
+            Err(SkipReason::Truncated)
+        );
+    }
+
+    #[test]
+    fn unknown_link_type_is_named() {
+        assert_eq!(
+            decode_one(LinkType(147), &inner_syn()),
+            Err(SkipReason::UnsupportedLinkType(147))
+        );
+    }
 }

@@ -12,4 +12,5 @@ pub mod packet;
 pub mod policy;
 pub mod report;
 pub mod seq;
+pub mod table;
 pub mod timefmt;

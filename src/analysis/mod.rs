@@ -11,9 +11,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use crate::capture::{CaptureError, CaptureReader, FileInfo, MergedCaptures};
-use crate::flow::{FlowStats, Tracker};
+use crate::flow::{FlowStats, IncarnationRecord, RecordSink, SynRecord, Tracker};
 use crate::packet::{Decoder, SkipReason};
 use crate::policy::ServerPolicy;
+use crate::table::TableRecords;
 
 /// How to run an analysis.
 pub struct AnalyzeOptions<'p> {
@@ -27,6 +28,30 @@ pub struct AnalyzeOptions<'p> {
     pub keep_rejected: usize,
     /// Called now and then with the number of bytes read so far.
     pub progress: Option<&'p dyn Fn(u64)>,
+    /// Keep every SYN and incarnation record, for tables.
+    pub keep_records: bool,
+}
+
+/// What each tracker feeds: the summary, and every record when tables are wanted.
+#[derive(Debug, Clone)]
+pub struct AnalysisSink {
+    pub summary: SynSummary,
+    pub records: Option<TableRecords>,
+}
+
+impl RecordSink for AnalysisSink {
+    fn syn(&mut self, syn: SynRecord) {
+        if let Some(records) = self.records.as_mut() {
+            records.syn(syn);
+        }
+        self.summary.syn(syn);
+    }
+
+    fn incarnation(&mut self, incarnation: IncarnationRecord) {
+        if let Some(records) = self.records.as_mut() {
+            records.incarnation(incarnation);
+        }
+    }
 }
 
 /// Frames between progress calls: cheap enough to never show in a profile.
@@ -62,6 +87,8 @@ pub struct Analysis {
     pub capture: CaptureSummary,
     pub flow: FlowStats,
     pub syns: SynSummary,
+    /// Every record, when `keep_records` asked for them.
+    pub records: Option<TableRecords>,
     pub warnings: Vec<String>,
 }
 
@@ -75,15 +102,15 @@ pub fn analyze_files(
         .map(|path| CaptureReader::open(path))
         .collect::<Result<Vec<_>, _>>()?;
     let mut merged = MergedCaptures::new(readers)?;
-    let mut trackers: Vec<Tracker<'_, SynSummary>> = options
+    let mut trackers: Vec<Tracker<'_, AnalysisSink>> = options
         .candidates
         .iter()
         .map(|policy| {
-            Tracker::new(
-                *policy,
-                options.server,
-                SynSummary::new(options.keep_rejected),
-            )
+            let sink = AnalysisSink {
+                summary: SynSummary::new(options.keep_rejected),
+                records: options.keep_records.then(TableRecords::default),
+            };
+            Tracker::new(*policy, options.server, sink)
         })
         .collect();
     let mut decoder = Decoder::new();
@@ -144,14 +171,14 @@ pub fn analyze_files(
         ));
     }
 
-    let finished: Vec<(FlowStats, SynSummary)> =
+    let finished: Vec<(FlowStats, AnalysisSink)> =
         trackers.into_iter().map(Tracker::finish).collect();
     let best = finished
         .iter()
         .enumerate()
-        .min_by_key(|(i, (_, syns))| (syns.agreement.disagreements(), *i))
+        .min_by_key(|(i, (_, sink))| (sink.summary.agreement.disagreements(), *i))
         .map_or(0, |(i, _)| i);
-    let Some((flow, syns)) = finished.into_iter().nth(best) else {
+    let Some((flow, sink)) = finished.into_iter().nth(best) else {
         return Err(CaptureError::new(
             &paths[0],
             None,
@@ -168,7 +195,8 @@ pub fn analyze_files(
         time_wait_len_ns: policy.time_wait_len_ns(),
         capture,
         flow,
-        syns: syns.finish(),
+        syns: sink.summary.finish(),
+        records: sink.records,
         warnings,
     })
 }

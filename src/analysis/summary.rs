@@ -1,6 +1,6 @@
 //! Aggregates judged SYNs: verdicts, observed replies, and how well they agree.
 
-use crate::flow::{ObservedReply, SynRecord, SynSink, Verdict};
+use crate::flow::{ObservedReply, RecordSink, SynRecord, Verdict};
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct VerdictCounts {
@@ -75,8 +75,8 @@ impl SynSummary {
     }
 }
 
-impl SynSink for SynSummary {
-    fn record(&mut self, syn: SynRecord) {
+impl RecordSink for SynSummary {
+    fn syn(&mut self, syn: SynRecord) {
         let verdicts = &mut self.verdicts;
         *match syn.verdict {
             Verdict::Accepted => &mut verdicts.accepted,

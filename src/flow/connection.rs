@@ -1,6 +1,7 @@
 //! One live incarnation of a tuple as the server sees it: handshake, data, and the close
 //! that decides who holds TIME_WAIT.
 
+use super::incarnation::Closer;
 use crate::packet::Segment;
 use crate::policy::TimeWait;
 use crate::seq::{before, ts_diff};
@@ -69,6 +70,8 @@ pub struct Connection {
     /// The server's FIN acknowledged the client's FIN: the server had received it first and
     /// closed passively (CLOSE_WAIT -> LAST_ACK), so it will hold no TIME_WAIT.
     pub server_closed_passively: bool,
+    /// The client's FIN acknowledged the server's FIN: the client closed passively.
+    pub client_closed_passively: bool,
     /// The client acknowledged the server's FIN.
     pub server_fin_acked: bool,
 }
@@ -85,6 +88,7 @@ impl Connection {
             client_fin_end: None,
             server_fin_end: None,
             server_closed_passively: false,
+            client_closed_passively: false,
             server_fin_acked: false,
         }
     }
@@ -103,6 +107,9 @@ impl Connection {
         }
         if seg.flags.fin() && self.client_fin_end.is_none() {
             self.client_fin_end = Some(seg.end_seq());
+            self.client_closed_passively = self
+                .server_fin_end
+                .is_some_and(|end| seg.flags.ack() && !before(seg.ack, end));
         }
         if let Some(server_fin_end) = self.server_fin_end
             && seg.flags.ack()
@@ -127,6 +134,18 @@ impl Connection {
                 .is_some_and(|end| seg.flags.ack() && !before(seg.ack, end));
         }
         None
+    }
+
+    /// Who sent the first FIN: the side whose FIN did not acknowledge the other's.
+    pub fn closer(&self) -> Closer {
+        match (self.client_fin_end, self.server_fin_end) {
+            (Some(_), Some(_)) if self.server_closed_passively => Closer::Client,
+            (Some(_), Some(_)) if self.client_closed_passively => Closer::Server,
+            (Some(_), Some(_)) => Closer::Simultaneous,
+            (Some(_), None) => Closer::Client,
+            (None, Some(_)) => Closer::Server,
+            (None, None) => Closer::Nobody,
+        }
     }
 
     /// Both FINs received and the server's acknowledged: the server leaves the connection,

@@ -1,14 +1,18 @@
 //! Segments in, per-tuple connection lifecycles and judged SYNs out.
 
 mod connection;
+mod incarnation;
 mod stats;
 mod syn;
 mod tracker;
 mod tuple;
 
 pub use connection::{CloseOutcome, Connection, Handshake};
+pub use incarnation::{
+    CloseKind, Closer, IncarnationRecord, SideTraffic, TimeWaitEnd, TimeWaitHolder,
+};
 pub use stats::{FlowStats, KernelCounters, TimeWaitStats};
-pub use syn::{FoundState, ObservedReply, SynRecord, SynSink, Verdict};
+pub use syn::{FoundState, ObservedReply, RecordSink, Reuse, SynRecord, Verdict};
 pub use tracker::Tracker;
 pub use tuple::{Direction, TupleKey};
 

@@ -2,6 +2,7 @@
 //! predicts, and the reply the capture shows.
 
 use super::TupleKey;
+use super::incarnation::{IncarnationRecord, TimeWaitHolder};
 
 /// The predicted fate of a SYN at the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -80,6 +81,18 @@ pub enum FoundState {
     Unknown,
 }
 
+/// What a SYN that reopens a tuple follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reuse {
+    /// When the previous incarnation ended (`None`: still open at the server).
+    pub previous_end_ns: Option<i64>,
+    /// Who held TIME_WAIT for it.
+    pub previous_holder: TimeWaitHolder,
+    /// From that end to this SYN.
+    pub gap_ns: i64,
+    pub within_2msl: bool,
+}
+
 /// One SYN segment and everything known about it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SynRecord {
@@ -102,18 +115,25 @@ pub struct SynRecord {
     pub reply_delay_ns: Option<i64>,
     /// The server ISN in the SYN-ACK, when there was one.
     pub reply_server_isn: Option<u32>,
+    /// When the handshake this SYN started completed at the server.
+    pub established_ns: Option<i64>,
+    /// Set when the SYN (with a new ISN) reopens a tuple that had an earlier connection.
+    pub reuse: Option<Reuse>,
     /// The verdict still depends on whether the port has a listener, which a later SYN-ACK
     /// on another tuple may show.
     pub(crate) listener_pending: bool,
 }
 
-/// Where finished SYN records go: a summary, a table builder, a test's vector.
-pub trait SynSink {
-    fn record(&mut self, syn: SynRecord);
+/// Where finished records go: a summary, a table builder, a test's vector.
+pub trait RecordSink {
+    /// A SYN whose reply window has closed and whose verdict is settled.
+    fn syn(&mut self, syn: SynRecord);
+    /// An incarnation that is over: its TIME_WAIT ended and the next one (if any) began.
+    fn incarnation(&mut self, _incarnation: IncarnationRecord) {}
 }
 
-impl SynSink for Vec<SynRecord> {
-    fn record(&mut self, syn: SynRecord) {
+impl RecordSink for Vec<SynRecord> {
+    fn syn(&mut self, syn: SynRecord) {
         self.push(syn);
     }
 }

@@ -5,8 +5,11 @@ use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 
 use super::connection::{CloseOutcome, Connection, Handshake};
+use super::incarnation::{
+    CloseKind, Closer, IncarnationRecord, SideTraffic, TimeWaitEnd, TimeWaitHolder,
+};
 use super::stats::FlowStats;
-use super::syn::{FoundState, ObservedReply, SynRecord, SynSink, Verdict};
+use super::syn::{FoundState, ObservedReply, RecordSink, Reuse, SynRecord, Verdict};
 use super::tuple::{Direction, TupleKey, unordered_pair};
 use crate::packet::Segment;
 use crate::policy::{ServerPolicy, TimeWait, TwJudgement, TwNext, TwReply};
@@ -35,6 +38,9 @@ struct Tuple {
     retransmission: u32,
     /// The latest SYN, waiting for its reply.
     open_syn: Option<SynRecord>,
+    /// The latest incarnation, until the next one begins (its gap is known then).
+    incarnation: Option<IncarnationRecord>,
+    incarnations_started: u32,
     saw_syn: bool,
     /// Capture time of the latest segment on the tuple.
     last_seen_ns: i64,
@@ -64,6 +70,8 @@ impl Tuple {
             last_isn: None,
             retransmission: 0,
             open_syn: None,
+            incarnation: None,
+            incarnations_started: 0,
             saw_syn: false,
             last_seen_ns: now_ns,
         }
@@ -106,7 +114,7 @@ struct Context<'p, S> {
     sink: S,
 }
 
-pub struct Tracker<'p, S: SynSink> {
+pub struct Tracker<'p, S: RecordSink> {
     server_override: Option<SocketAddr>,
     tuples: HashMap<TupleKey, Tuple>,
     retired: HashMap<TupleKey, Retired>,
@@ -116,7 +124,7 @@ pub struct Tracker<'p, S: SynSink> {
     ctx: Context<'p, S>,
 }
 
-impl<'p, S: SynSink> Tracker<'p, S> {
+impl<'p, S: RecordSink> Tracker<'p, S> {
     pub fn new(policy: &'p dyn ServerPolicy, server_override: Option<SocketAddr>, sink: S) -> Self {
         Tracker {
             server_override,
@@ -196,9 +204,13 @@ impl<'p, S: SynSink> Tracker<'p, S> {
             self.ctx.expire_time_wait(tuple, end_ns);
             if matches!(tuple.state, ServerState::TimeWait(_)) {
                 self.ctx.stats.time_wait.open_at_end += 1;
+                end_time_wait(tuple, TimeWaitEnd::OpenAtEnd, None);
             }
             if let Some(syn) = tuple.open_syn.take() {
                 self.ctx.finish_syn(syn);
+            }
+            if let Some(incarnation) = tuple.incarnation.take() {
+                self.ctx.sink.incarnation(incarnation);
             }
         }
         let mut waiting: Vec<(SocketAddr, Vec<SynRecord>)> =
@@ -226,7 +238,7 @@ impl<'p, S: SynSink> Tracker<'p, S> {
                 };
                 syn.reason = reason;
                 syn.listener_pending = false;
-                self.ctx.sink.record(syn);
+                self.ctx.sink.syn(syn);
             }
         }
         (self.ctx.stats, self.ctx.sink)
@@ -250,6 +262,9 @@ impl<'p, S: SynSink> Tracker<'p, S> {
             // Nothing can answer a SYN this old any more.
             if let Some(syn) = tuple.open_syn.take() {
                 ctx.finish_syn(syn);
+            }
+            if let Some(incarnation) = tuple.incarnation.take() {
+                ctx.sink.incarnation(incarnation);
             }
             retired.insert(
                 *key,
@@ -301,38 +316,57 @@ impl<'p, S: SynSink> Tracker<'p, S> {
     }
 }
 
-impl<S: SynSink> Context<'_, S> {
+impl<S: RecordSink> Context<'_, S> {
     fn on_client_segment(&mut self, key: TupleKey, tuple: &mut Tuple, seg: &Segment) {
         self.expire_time_wait(tuple, seg.ts_ns);
         if seg.is_syn() {
             self.on_syn(key, tuple, seg);
             return;
         }
-        match &mut tuple.state {
+        match tuple.state {
             ServerState::TimeWait(tw) => {
-                let judgement = self.policy.on_time_wait_segment(tw, seg);
-                self.apply_time_wait(tuple, &judgement);
+                let judgement = self.policy.on_time_wait_segment(&tw, seg);
+                self.apply_time_wait(tuple, &judgement, seg.ts_ns);
             }
             ServerState::Handshake(handshake) => {
+                count_traffic(tuple, seg, Direction::ToServer);
                 if seg.flags.rst() {
-                    tuple.state = ServerState::Closed;
+                    self.end_incarnation(tuple, CloseOutcome::Reset, Closer::Nobody, seg.ts_ns);
                 } else if handshake.completed_by(seg) {
                     // Without the SYN-ACK in the capture, the client's ACK still shows the
                     // server's ISN.
                     let server_isn = handshake.server_isn.unwrap_or(seg.ack.wrapping_sub(1));
-                    let mut connection = Connection::establish(handshake, server_isn, seg.ts_ns);
+                    let mut connection = Connection::establish(&handshake, server_isn, seg.ts_ns);
                     self.stats.counters.passive_opens += 1;
                     tuple.incarnations += 1;
+                    let recorded = tuple.incarnation.as_ref().is_some_and(|r| {
+                        r.end_ns.is_none() && r.client_isn == handshake.client_isn
+                    });
+                    if !recorded {
+                        self.start_incarnation(key, tuple, &handshake, server_isn, None);
+                    }
+                    if let Some(syn) = tuple.open_syn.as_mut()
+                        && syn.isn == handshake.client_isn
+                    {
+                        syn.established_ns = Some(seg.ts_ns);
+                    }
+                    if let Some(record) = tuple.incarnation.as_mut() {
+                        record.handshake_ns = Some(seg.ts_ns);
+                        record.ts_negotiated = connection.ts_negotiated;
+                    }
                     let outcome = connection.on_client(seg, self.policy.time_wait_len_ns());
                     tuple.state = ServerState::Open(connection);
                     if let Some(outcome) = outcome {
-                        self.end_incarnation(tuple, outcome, seg.ts_ns);
+                        self.end_incarnation(tuple, outcome, connection.closer(), seg.ts_ns);
                     }
                 }
             }
-            ServerState::Open(connection) => {
-                if let Some(outcome) = connection.on_client(seg, self.policy.time_wait_len_ns()) {
-                    self.end_incarnation(tuple, outcome, seg.ts_ns);
+            ServerState::Open(mut connection) => {
+                count_traffic(tuple, seg, Direction::ToServer);
+                let outcome = connection.on_client(seg, self.policy.time_wait_len_ns());
+                tuple.state = ServerState::Open(connection);
+                if let Some(outcome) = outcome {
+                    self.end_incarnation(tuple, outcome, connection.closer(), seg.ts_ns);
                 }
             }
             ServerState::Closed | ServerState::Unknown => {}
@@ -345,18 +379,28 @@ impl<S: SynSink> Context<'_, S> {
         if seg.is_syn_ack() {
             self.learn_listener(key.server);
         }
-        match &mut tuple.state {
-            ServerState::Handshake(handshake) => {
+        match tuple.state {
+            ServerState::Handshake(mut handshake) => {
                 if seg.is_syn_ack() && seg.ack == handshake.client_isn.wrapping_add(1) {
+                    if handshake.server_isn.is_none() {
+                        self.start_incarnation(key, tuple, &handshake, seg.seq, Some(seg));
+                    } else {
+                        count_traffic(tuple, seg, Direction::ToClient);
+                    }
                     handshake.server_isn = Some(seg.seq);
                     handshake.server_ts = seg.tsval().is_some();
+                    tuple.state = ServerState::Handshake(handshake);
                 } else if seg.flags.rst() {
-                    tuple.state = ServerState::Closed;
+                    count_traffic(tuple, seg, Direction::ToClient);
+                    self.end_incarnation(tuple, CloseOutcome::Reset, Closer::Nobody, seg.ts_ns);
                 }
             }
-            ServerState::Open(connection) => {
-                if let Some(outcome) = connection.on_server(seg) {
-                    self.end_incarnation(tuple, outcome, seg.ts_ns);
+            ServerState::Open(mut connection) => {
+                count_traffic(tuple, seg, Direction::ToClient);
+                let outcome = connection.on_server(seg);
+                tuple.state = ServerState::Open(connection);
+                if let Some(outcome) = outcome {
+                    self.end_incarnation(tuple, outcome, connection.closer(), seg.ts_ns);
                 }
             }
             ServerState::TimeWait(_) | ServerState::Closed | ServerState::Unknown => {}
@@ -403,21 +447,33 @@ impl<S: SynSink> Context<'_, S> {
             self.stats.tuples_with_syn += 1;
         }
         let retransmitted = tuple.last_isn == Some(seg.seq);
+        let mut reuse = None;
         if retransmitted {
             self.stats.syn_retransmissions += 1;
             tuple.retransmission += 1;
         } else {
             tuple.retransmission = 0;
             if tuple.incarnations > 0 {
-                let gap = match tuple.state {
-                    ServerState::Open(_) => 0,
-                    _ => now - tuple.last_end_ns.unwrap_or(now),
+                let previous_end_ns = match tuple.state {
+                    ServerState::Open(_) => None,
+                    _ => tuple.last_end_ns,
                 };
-                if gap < self.policy.time_wait_len_ns() {
+                let gap_ns = previous_end_ns.map_or(0, |end| now - end);
+                let within_2msl = gap_ns < self.policy.time_wait_len_ns();
+                if within_2msl {
                     self.stats.reuse_within_2msl += 1;
                 } else {
                     self.stats.reuse_after_2msl += 1;
                 }
+                reuse = Some(Reuse {
+                    previous_end_ns,
+                    previous_holder: tuple
+                        .incarnation
+                        .as_ref()
+                        .map_or(TimeWaitHolder::Nobody, |r| r.time_wait_holder),
+                    gap_ns,
+                    within_2msl,
+                });
             }
         }
         tuple.last_isn = Some(seg.seq);
@@ -439,6 +495,8 @@ impl<S: SynSink> Context<'_, S> {
             reply: ObservedReply::None,
             reply_delay_ns: None,
             reply_server_isn: None,
+            established_ns: None,
+            reuse,
             listener_pending: false,
         };
 
@@ -464,7 +522,7 @@ impl<S: SynSink> Context<'_, S> {
                     TwReply::ToListener => ObservedReply::SynAck,
                     TwReply::Nothing | TwReply::RateLimited => ObservedReply::None,
                 };
-                self.apply_time_wait(tuple, &judgement);
+                self.apply_time_wait(tuple, &judgement, now);
                 if let TwNext::Reopened { .. } = judgement.next {
                     tuple.state = ServerState::Handshake(Handshake::new(seg));
                 }
@@ -518,7 +576,7 @@ impl<S: SynSink> Context<'_, S> {
     }
 
     /// The policy's judgement on a TIME_WAIT socket, applied to the tuple and the counters.
-    fn apply_time_wait(&mut self, tuple: &mut Tuple, judgement: &TwJudgement) {
+    fn apply_time_wait(&mut self, tuple: &mut Tuple, judgement: &TwJudgement, now_ns: i64) {
         // The kernel counts a PAWS failure only for segments it does not accept, and an
         // accepted SYN never fails PAWS.
         if judgement.paws_reject {
@@ -532,10 +590,12 @@ impl<S: SynSink> Context<'_, S> {
             TwNext::Killed => {
                 self.stats.time_wait.killed_by_rst += 1;
                 tuple.state = ServerState::Closed;
+                end_time_wait(tuple, TimeWaitEnd::KilledByRst, Some(now_ns));
             }
             TwNext::Reopened { .. } => {
                 self.stats.time_wait.reopened_by_syn += 1;
                 tuple.state = ServerState::Closed;
+                end_time_wait(tuple, TimeWaitEnd::ReopenedBySyn, Some(now_ns));
             }
         }
     }
@@ -546,22 +606,90 @@ impl<S: SynSink> Context<'_, S> {
         {
             self.stats.time_wait.expired += 1;
             tuple.state = ServerState::Closed;
+            end_time_wait(tuple, TimeWaitEnd::Expired, Some(tw.deadline_ns));
         }
     }
 
-    fn end_incarnation(&mut self, tuple: &mut Tuple, outcome: CloseOutcome, now_ns: i64) {
+    fn end_incarnation(
+        &mut self,
+        tuple: &mut Tuple,
+        outcome: CloseOutcome,
+        closer: Closer,
+        now_ns: i64,
+    ) {
         tuple.last_end_ns = Some(now_ns);
-        tuple.state = match outcome {
+        let (state, close_kind, holder) = match outcome {
             CloseOutcome::ServerTimeWait(tw) => {
                 self.stats.time_wait.entered += 1;
-                ServerState::TimeWait(tw)
+                (
+                    ServerState::TimeWait(tw),
+                    CloseKind::Fin,
+                    TimeWaitHolder::Server,
+                )
             }
             CloseOutcome::ClientTimeWait => {
                 self.stats.time_wait.client_held += 1;
-                ServerState::Closed
+                (ServerState::Closed, CloseKind::Fin, TimeWaitHolder::Client)
             }
-            CloseOutcome::Reset => ServerState::Closed,
+            CloseOutcome::Reset => (ServerState::Closed, CloseKind::Rst, TimeWaitHolder::Nobody),
         };
+        tuple.state = state;
+        if let Some(record) = tuple.incarnation.as_mut()
+            && record.end_ns.is_none()
+        {
+            record.end_ns = Some(now_ns);
+            record.close_kind = close_kind;
+            record.closed_first = closer;
+            record.time_wait_holder = holder;
+            if holder != TimeWaitHolder::Nobody {
+                record.time_wait_start_ns = Some(now_ns);
+            }
+        }
+    }
+
+    /// The server answered a SYN: a new incarnation begins, and the tuple's previous one is
+    /// complete now that its gap to this one is known.
+    fn start_incarnation(
+        &mut self,
+        key: TupleKey,
+        tuple: &mut Tuple,
+        handshake: &Handshake,
+        server_isn: u32,
+        syn_ack: Option<&Segment>,
+    ) {
+        if let Some(mut previous) = tuple.incarnation.take() {
+            previous.gap_to_next_ns = previous.end_ns.map(|end| handshake.syn_ns - end);
+            self.sink.incarnation(previous);
+        }
+        tuple.incarnations_started += 1;
+        let mut server = SideTraffic::default();
+        if let Some(syn_ack) = syn_ack {
+            server.add(syn_ack);
+        }
+        tuple.incarnation = Some(IncarnationRecord {
+            tuple: key,
+            number: tuple.incarnations_started,
+            syn_ns: handshake.syn_ns,
+            handshake_ns: None,
+            client_isn: handshake.client_isn,
+            server_isn,
+            ts_negotiated: handshake.client_tsval.is_some() && server.first_tsval.is_some(),
+            client: SideTraffic {
+                segments: 1,
+                payload_bytes: 0,
+                first_tsval: handshake.client_tsval,
+                last_tsval: handshake.client_tsval,
+            },
+            server,
+            closed_first: Closer::Nobody,
+            close_kind: CloseKind::None,
+            end_ns: None,
+            time_wait_holder: TimeWaitHolder::Nobody,
+            time_wait_start_ns: None,
+            time_wait_end_ns: None,
+            time_wait_end: None,
+            gap_to_next_ns: None,
+        });
     }
 
     /// The first SYN-ACK from a port proves a listener: settle the SYNs waiting on it.
@@ -571,7 +699,7 @@ impl<S: SynSink> Context<'_, S> {
         }
         for mut syn in self.awaiting_listener.remove(&server).unwrap_or_default() {
             syn.listener_pending = false;
-            self.sink.record(syn);
+            self.sink.syn(syn);
         }
     }
 
@@ -587,6 +715,29 @@ impl<S: SynSink> Context<'_, S> {
             }
             syn.listener_pending = false;
         }
-        self.sink.record(syn);
+        self.sink.syn(syn);
+    }
+}
+
+/// Adds a segment of a live connection to its incarnation's traffic.
+fn count_traffic(tuple: &mut Tuple, seg: &Segment, direction: Direction) {
+    if let Some(record) = tuple.incarnation.as_mut()
+        && record.end_ns.is_none()
+    {
+        match direction {
+            Direction::ToServer => record.client.add(seg),
+            Direction::ToClient => record.server.add(seg),
+        }
+    }
+}
+
+/// Notes how and when the server's TIME_WAIT for the tuple's latest incarnation ended.
+fn end_time_wait(tuple: &mut Tuple, how: TimeWaitEnd, at_ns: Option<i64>) {
+    if let Some(record) = tuple.incarnation.as_mut()
+        && record.time_wait_holder == TimeWaitHolder::Server
+        && record.time_wait_end.is_none()
+    {
+        record.time_wait_end = Some(how);
+        record.time_wait_end_ns = at_ns;
     }
 }

@@ -2,11 +2,14 @@
 
 use std::fmt::Write;
 
+use polars::prelude::*;
+
 use crate::analysis::Analysis;
-use crate::flow::{FoundState, SynRecord};
+use crate::table::{chain_attempts, syns_frame};
 use crate::timefmt::rfc3339;
 
-pub fn to_text(analysis: &Analysis) -> String {
+/// The summary: totals, then the newest rejected SYNs from the `syns` table.
+pub fn to_text(analysis: &Analysis) -> PolarsResult<String> {
     let mut out = String::new();
     let cap = &analysis.capture;
     let flow = &analysis.flow;
@@ -87,45 +90,72 @@ pub fn to_text(analysis: &Analysis) -> String {
     }
     if !syns.rejected.is_empty() {
         let _ = writeln!(out, "\nrejected SYNs, newest first:");
-        for syn in &syns.rejected {
-            let _ = writeln!(
-                out,
-                "  {}",
-                rejected_line(syn, cap.first_ts_ns.unwrap_or(0))
-            );
+        // The same rows `export` writes to the syns table.
+        let (_, attempts) = chain_attempts(&syns.rejected);
+        let table = syns_frame(&syns.rejected, &attempts)?;
+        for line in rejected_lines(&table, cap.first_ts_ns.unwrap_or(0))? {
+            let _ = writeln!(out, "  {line}");
         }
     }
-    out
+    Ok(out)
 }
 
-fn rejected_line(syn: &SynRecord, start_ns: i64) -> String {
-    let offset = (syn.ts_ns - start_ns) as f64 / 1e9;
-    let tsval = syn.tsval.map_or("-".to_string(), |v| v.to_string());
-    let state = match syn.found {
-        FoundState::TimeWait {
-            ts_recent,
-            ts_negotiated,
-            age_ns,
-            ..
-        } => {
-            let recent = if ts_negotiated {
-                ts_recent.to_string()
-            } else {
-                "-".to_string()
-            };
-            format!(
-                "TSval {tsval} vs ts_recent {recent}, TIME_WAIT age {:.3} s",
-                age_ns as f64 / 1e9
-            )
-        }
-        _ => format!("TSval {tsval}"),
+/// One line per row of a `syns` table, newest first.
+fn rejected_lines(table: &DataFrame, start_ns: i64) -> PolarsResult<Vec<String>> {
+    let int = |name: &str| -> PolarsResult<Vec<Option<i64>>> {
+        Ok(table
+            .column(name)?
+            .cast(&DataType::Int64)?
+            .i64()?
+            .iter()
+            .collect())
     };
-    format!(
-        "+{offset:.3} s  {}  {}  {}: {}  reply: {}",
-        syn.tuple,
-        state,
-        syn.verdict.key(),
-        syn.reason,
-        syn.reply.key()
-    )
+    let text = |name: &str| -> PolarsResult<Vec<String>> {
+        Ok(table
+            .column(name)?
+            .str()?
+            .iter()
+            .map(|v| v.unwrap_or("-").to_string())
+            .collect())
+    };
+    let (time, tsval, ts_recent) = (int("time")?, int("tsval")?, int("tw_ts_recent")?);
+    let (client_port, server_port) = (int("client_port")?, int("server_port")?);
+    let age_ms: Vec<Option<f64>> = table.column("tw_age_ms")?.f64()?.iter().collect();
+    let (client, server) = (text("client_addr")?, text("server_addr")?);
+    let (verdict, reason, reply) = (text("verdict")?, text("reason")?, text("reply")?);
+    let show = |v: Option<i64>| v.map_or("-".to_string(), |v| v.to_string());
+    let mut lines: Vec<(i64, String)> = (0..table.height())
+        .map(|i| {
+            let at = time[i].unwrap_or(start_ns);
+            let endpoint = |addr: &str, port: Option<i64>| {
+                if addr.contains(':') {
+                    format!("[{addr}]:{}", show(port))
+                } else {
+                    format!("{addr}:{}", show(port))
+                }
+            };
+            let state = match age_ms[i] {
+                Some(age) => format!(
+                    "TSval {} vs ts_recent {}, TIME_WAIT age {:.3} s",
+                    show(tsval[i]),
+                    show(ts_recent[i]),
+                    age / 1e3
+                ),
+                None => format!("TSval {}", show(tsval[i])),
+            };
+            let line = format!(
+                "+{:.3} s  {} -> {}  {}  {}: {}  reply: {}",
+                (at - start_ns) as f64 / 1e9,
+                endpoint(&client[i], client_port[i]),
+                endpoint(&server[i], server_port[i]),
+                state,
+                verdict[i],
+                reason[i],
+                reply[i]
+            );
+            (at, line)
+        })
+        .collect();
+    lines.sort_by_key(|(at, _)| std::cmp::Reverse(*at));
+    Ok(lines.into_iter().map(|(_, line)| line).collect())
 }

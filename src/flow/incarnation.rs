@@ -1,0 +1,92 @@
+//! One connection on a tuple, from its SYN to the end of the TIME_WAIT it leaves: the
+//! `connections` table's row.
+
+use super::TupleKey;
+use crate::packet::Segment;
+
+/// Who sent the first FIN, judged by what the server's FIN acknowledged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Closer {
+    Client,
+    Server,
+    /// Each side's FIN left before it had the other's (both enter CLOSING).
+    Simultaneous,
+    /// The connection did not close with FINs.
+    Nobody,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseKind {
+    Fin,
+    Rst,
+    /// Still open (or its close not seen) when the capture ended.
+    None,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeWaitHolder {
+    Server,
+    Client,
+    Nobody,
+}
+
+/// How the server's TIME_WAIT ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeWaitEnd {
+    /// The timer fired.
+    Expired,
+    /// An in-window RST killed it.
+    KilledByRst,
+    /// A SYN was accepted as the next incarnation.
+    ReopenedBySyn,
+    /// Still in TIME_WAIT when the capture ended.
+    OpenAtEnd,
+}
+
+/// Traffic one side sent during the incarnation.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SideTraffic {
+    pub segments: u64,
+    pub payload_bytes: u64,
+    pub first_tsval: Option<u32>,
+    pub last_tsval: Option<u32>,
+}
+
+impl SideTraffic {
+    pub fn add(&mut self, seg: &Segment) {
+        self.segments += 1;
+        self.payload_bytes += u64::from(seg.payload_len);
+        if let Some(tsval) = seg.tsval() {
+            self.first_tsval.get_or_insert(tsval);
+            self.last_tsval = Some(tsval);
+        }
+    }
+}
+
+/// One incarnation of a tuple: a handshake the server answered, and what became of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IncarnationRecord {
+    pub tuple: TupleKey,
+    /// 1 for the tuple's first incarnation in the capture, 2 for the next ...
+    pub number: u32,
+    pub syn_ns: i64,
+    /// When the client's ACK completed the handshake (TcpPassiveOpens); `None` if never.
+    pub handshake_ns: Option<i64>,
+    pub client_isn: u32,
+    pub server_isn: u32,
+    pub ts_negotiated: bool,
+    pub client: SideTraffic,
+    pub server: SideTraffic,
+    pub closed_first: Closer,
+    pub close_kind: CloseKind,
+    /// When the close completed (or the RST arrived).
+    pub end_ns: Option<i64>,
+    pub time_wait_holder: TimeWaitHolder,
+    pub time_wait_start_ns: Option<i64>,
+    /// When the server's TIME_WAIT ended and how (server holder only: the client's is not
+    /// seen in a capture at the server).
+    pub time_wait_end_ns: Option<i64>,
+    pub time_wait_end: Option<TimeWaitEnd>,
+    /// From this incarnation's end to the next incarnation's SYN on the tuple.
+    pub gap_to_next_ns: Option<i64>,
+}

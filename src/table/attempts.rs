@@ -1,0 +1,136 @@
+//! Client connect attempts: SYNs chained across retransmissions, even when the NAT moved a
+//! retransmission to another public port. A retransmission repeats the ISN and its TSval
+//! comes from the same clock, so (client address, server, ISN) plus a TSval that advanced no
+//! faster than time did identify it.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+
+use crate::flow::{ObservedReply, SynRecord, Verdict};
+use crate::seq::ts_diff;
+
+/// A connect gives up long before this (tcp_syn_retries = 6: about 127 s).
+const MAX_RETRANSMISSION_SPAN_NS: i64 = 180 * 1_000_000_000;
+/// Slack between a TS clock (1 kHz on Linux) and capture time, in ticks.
+const TS_CLOCK_SLACK: i64 = 50;
+
+/// How a connect attempt ended, from worst to best: an attempt ends as the best of what
+/// its SYNs got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Outcome {
+    /// The server never answered.
+    NoReply,
+    /// The server answered only with challenge ACKs or RSTs.
+    Rejected,
+    /// The server answered a SYN but the handshake never completed.
+    SynAckOnly,
+    /// One of its SYNs led to a completed handshake.
+    Established,
+}
+
+impl Outcome {
+    pub fn key(&self) -> &'static str {
+        match self {
+            Outcome::Established => "established",
+            Outcome::SynAckOnly => "syn_ack_only",
+            Outcome::Rejected => "rejected",
+            Outcome::NoReply => "no_reply",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attempt {
+    pub id: u64,
+    pub client_ip: IpAddr,
+    pub server: SocketAddr,
+    pub isn: u32,
+    pub first_syn_ns: i64,
+    pub last_syn_ns: i64,
+    pub syns: u32,
+    /// Distinct client ports its SYNs left from (more than one: the NAT moved it).
+    pub client_ports: Vec<u16>,
+    pub paws_rejects: u32,
+    pub seq_rejects: u32,
+    pub outcome: Outcome,
+    pub established_ns: Option<i64>,
+}
+
+impl Attempt {
+    pub fn time_to_establish_ns(&self) -> Option<i64> {
+        self.established_ns.map(|t| t - self.first_syn_ns)
+    }
+}
+
+/// Groups SYNs (in any order) into attempts; returns the attempts in order of their first SYN
+/// and, for each SYN in `syns` order, the id of its attempt.
+pub fn chain_attempts(syns: &[SynRecord]) -> (Vec<Attempt>, Vec<u64>) {
+    let mut order: Vec<usize> = (0..syns.len()).collect();
+    order.sort_by_key(|&i| (syns[i].ts_ns, i));
+    let mut attempts: Vec<Attempt> = Vec::new();
+    let mut open: HashMap<(IpAddr, SocketAddr, u32), usize> = HashMap::new();
+    let mut last_syn: HashMap<usize, &SynRecord> = HashMap::new();
+    let mut ids = vec![0u64; syns.len()];
+    for i in order {
+        let syn = &syns[i];
+        let key = (syn.tuple.client.ip(), syn.tuple.server, syn.isn);
+        let index = match open.get(&key) {
+            Some(&index) if same_sender(last_syn[&index], syn) => index,
+            _ => {
+                attempts.push(Attempt {
+                    id: attempts.len() as u64 + 1,
+                    client_ip: key.0,
+                    server: key.1,
+                    isn: syn.isn,
+                    first_syn_ns: syn.ts_ns,
+                    last_syn_ns: syn.ts_ns,
+                    syns: 0,
+                    client_ports: Vec::new(),
+                    paws_rejects: 0,
+                    seq_rejects: 0,
+                    outcome: Outcome::NoReply,
+                    established_ns: None,
+                });
+                open.insert(key, attempts.len() - 1);
+                attempts.len() - 1
+            }
+        };
+        last_syn.insert(index, syn);
+        let attempt = &mut attempts[index];
+        attempt.syns += 1;
+        attempt.last_syn_ns = syn.ts_ns;
+        if !attempt.client_ports.contains(&syn.tuple.client.port()) {
+            attempt.client_ports.push(syn.tuple.client.port());
+        }
+        attempt.paws_rejects += u32::from(syn.verdict == Verdict::PawsReject);
+        attempt.seq_rejects += u32::from(syn.verdict == Verdict::SeqReject);
+        if let Some(at) = syn.established_ns {
+            attempt.established_ns = Some(attempt.established_ns.map_or(at, |t| t.min(at)));
+        }
+        let this_syn = match (syn.established_ns, syn.reply) {
+            (Some(_), _) => Outcome::Established,
+            (None, ObservedReply::SynAck) => Outcome::SynAckOnly,
+            (None, ObservedReply::ChallengeAck | ObservedReply::Rst) => Outcome::Rejected,
+            (None, ObservedReply::None) => Outcome::NoReply,
+        };
+        attempt.outcome = attempt.outcome.max(this_syn);
+        ids[i] = attempt.id;
+    }
+    (attempts, ids)
+}
+
+/// Could `next` be a retransmission of `previous` by the same host?
+fn same_sender(previous: &SynRecord, next: &SynRecord) -> bool {
+    let elapsed = next.ts_ns - previous.ts_ns;
+    if elapsed > MAX_RETRANSMISSION_SPAN_NS {
+        return false;
+    }
+    match (previous.tsval, next.tsval) {
+        (Some(a), Some(b)) => {
+            let ticks = i64::from(ts_diff(b, a));
+            (0..=elapsed / 1_000_000 + TS_CLOCK_SLACK).contains(&ticks)
+        }
+        (None, None) => true,
+        _ => false,
+    }
+}

@@ -1,0 +1,29 @@
+//! Tables for incident reviews: polars DataFrames built from the analysis records
+//! (connections, SYNs, connect attempts, tuple reuse) and their Parquet/CSV/JSON writers.
+
+mod attempts;
+mod frames;
+mod write;
+
+pub use attempts::{Attempt, Outcome, chain_attempts};
+pub use frames::{TABLE_NAMES, Tables, attempts_frame, connections_frame, reuse_frame, syns_frame};
+pub use write::{TableFormat, WriteError, write_tables};
+
+use crate::flow::{IncarnationRecord, RecordSink, SynRecord};
+
+/// Keeps every record, for building tables.
+#[derive(Debug, Clone, Default)]
+pub struct TableRecords {
+    pub syns: Vec<SynRecord>,
+    pub incarnations: Vec<IncarnationRecord>,
+}
+
+impl RecordSink for TableRecords {
+    fn syn(&mut self, syn: SynRecord) {
+        self.syns.push(syn);
+    }
+
+    fn incarnation(&mut self, incarnation: IncarnationRecord) {
+        self.incarnations.push(incarnation);
+    }
+}

@@ -328,3 +328,85 @@ fn replay_sample_and_show_reply_mismatches() {
         println!("{syn:?}");
     }
 }
+
+#[derive(Default)]
+struct Everything {
+    syns: Vec<SynRecord>,
+    incarnations: Vec<IncarnationRecord>,
+}
+
+impl RecordSink for Everything {
+    fn syn(&mut self, syn: SynRecord) {
+        self.syns.push(syn);
+    }
+    fn incarnation(&mut self, incarnation: IncarnationRecord) {
+        self.incarnations.push(incarnation);
+    }
+}
+
+fn run_all(segments: &[Segment]) -> Everything {
+    let policy = LinuxPolicy::default();
+    let mut tracker = Tracker::new(&policy, None, Everything::default());
+    for segment in segments {
+        tracker.on_segment(segment);
+    }
+    let (_, mut all) = tracker.finish();
+    all.incarnations.sort_by_key(|i| i.syn_ns);
+    all
+}
+
+#[test]
+fn incarnation_record_holds_the_lifecycle_and_the_time_wait_it_left() {
+    let mut conversation = server_closes_first(0);
+    conversation.extend([
+        c(SEC, S, 90_000, 0, 0, Some(2000)),
+        s(SEC + MS, S | A, 5022 + 65_537, 90_001, 0, Some(11)),
+        c(SEC + 2 * MS, A, 90_001, 5022 + 65_538, 0, Some(2001)),
+    ]);
+    let all = run_all(&conversation);
+    assert_eq!(all.incarnations.len(), 2);
+    let first = &all.incarnations[0];
+    assert_eq!(first.number, 1);
+    assert_eq!(first.syn_ns, 0);
+    assert_eq!(first.handshake_ns, Some(2 * MS));
+    assert_eq!((first.client_isn, first.server_isn), (100, 5000));
+    assert!(first.ts_negotiated);
+    assert_eq!(
+        (first.client.first_tsval, first.client.last_tsval),
+        (Some(1000), Some(1004))
+    );
+    assert_eq!(
+        (first.client.payload_bytes, first.server.payload_bytes),
+        (10, 20)
+    );
+    // The server's ACK of the client's FIN leaves from TIME_WAIT, after the close completed.
+    assert_eq!((first.client.segments, first.server.segments), (5, 2));
+    assert_eq!(first.closed_first, Closer::Server);
+    assert_eq!(first.close_kind, CloseKind::Fin);
+    assert_eq!(first.end_ns, Some(6 * MS));
+    assert_eq!(first.time_wait_holder, TimeWaitHolder::Server);
+    assert_eq!(first.time_wait_start_ns, Some(6 * MS));
+    assert_eq!(first.time_wait_end, Some(TimeWaitEnd::ReopenedBySyn));
+    assert_eq!(first.time_wait_end_ns, Some(SEC));
+    assert_eq!(first.gap_to_next_ns, Some(SEC - 6 * MS));
+    let second = &all.incarnations[1];
+    assert_eq!(second.number, 2);
+    assert_eq!(second.handshake_ns, Some(SEC + 2 * MS));
+    assert_eq!(second.close_kind, CloseKind::None);
+    assert_eq!(second.gap_to_next_ns, None);
+    // The reopening SYN knows what it followed.
+    let reuse = all.syns[1].reuse.expect("reuse");
+    assert_eq!(reuse.previous_end_ns, Some(6 * MS));
+    assert_eq!(reuse.previous_holder, TimeWaitHolder::Server);
+    assert!(reuse.within_2msl);
+    assert_eq!(all.syns[1].established_ns, Some(SEC + 2 * MS));
+}
+
+#[test]
+fn handshake_answered_but_never_completed_is_a_failed_incarnation() {
+    let conversation = vec![c(0, S, 100, 0, 0, None), s(MS, S | A, 5000, 101, 0, None)];
+    let all = run_all(&conversation);
+    assert_eq!(all.incarnations.len(), 1);
+    assert_eq!(all.incarnations[0].handshake_ns, None);
+    assert_eq!(all.incarnations[0].close_kind, CloseKind::None);
+}

@@ -134,3 +134,71 @@ fn same_sender(previous: &SynRecord, next: &SynRecord) -> bool {
         _ => false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flow::{FoundState, TupleKey};
+
+    const MS: i64 = 1_000_000;
+
+    fn syn(at_ms: i64, port: u16, isn: u32, tsval: Option<u32>, reply: ObservedReply) -> SynRecord {
+        SynRecord {
+            ts_ns: at_ms * MS,
+            tuple: TupleKey {
+                client: SocketAddr::new("203.0.113.1".parse().unwrap(), port),
+                server: "203.0.113.10:80".parse().unwrap(),
+            },
+            isn,
+            tsval,
+            retransmission: 0,
+            found: FoundState::Listen,
+            verdict: Verdict::Accepted,
+            reason: "",
+            predicted_reply: reply,
+            expected_server_isn: None,
+            reply,
+            reply_delay_ns: None,
+            reply_server_isn: None,
+            established_ns: None,
+            reuse: None,
+            listener_pending: false,
+        }
+    }
+
+    #[test]
+    fn retransmission_on_another_public_port_joins_its_attempt() {
+        let mut first = syn(0, 40000, 7, Some(1000), ObservedReply::ChallengeAck);
+        first.verdict = Verdict::PawsReject;
+        let mut moved = syn(12, 40001, 7, Some(1012), ObservedReply::SynAck);
+        moved.established_ns = Some(13 * MS);
+        let (attempts, ids) = chain_attempts(&[first, moved]);
+        assert_eq!(ids, [1, 1]);
+        assert_eq!(attempts.len(), 1);
+        let a = &attempts[0];
+        assert_eq!(a.client_ports, [40000, 40001]);
+        assert_eq!(a.syns, 2);
+        assert_eq!(a.paws_rejects, 1);
+        assert_eq!(a.outcome, Outcome::Established);
+        assert_eq!(a.time_to_establish_ns(), Some(13 * MS));
+    }
+
+    #[test]
+    fn same_isn_from_another_clock_is_another_attempt() {
+        // 5 ms later but the TSval jumped by a million ticks: another host behind the NAT.
+        let a = syn(0, 40000, 7, Some(1000), ObservedReply::None);
+        let b = syn(5, 40001, 7, Some(1_001_000), ObservedReply::None);
+        let (attempts, ids) = chain_attempts(&[a, b]);
+        assert_eq!(ids, [1, 2]);
+        assert!(attempts.iter().all(|a| a.outcome == Outcome::NoReply));
+    }
+
+    #[test]
+    fn outcome_is_the_best_any_syn_got() {
+        let rejected = syn(0, 40000, 7, None, ObservedReply::ChallengeAck);
+        let answered = syn(1000, 40000, 7, None, ObservedReply::SynAck);
+        let (attempts, _) = chain_attempts(&[answered, rejected]);
+        assert_eq!(attempts[0].outcome, Outcome::SynAckOnly);
+        assert_eq!(attempts[0].first_syn_ns, 0);
+    }
+}

@@ -35,9 +35,7 @@ fn string_col(name: &str, values: impl Iterator<Item = String>) -> Column {
 }
 
 /// The four tuple columns and the address family, shared by every table keyed by a tuple.
-fn tuple_columns(
-    tuples: impl Iterator<Item = (SocketAddr, SocketAddr)> + Clone,
-) -> Vec<Column> {
+fn tuple_columns(tuples: impl Iterator<Item = (SocketAddr, SocketAddr)> + Clone) -> Vec<Column> {
     vec![
         string_col(
             "client_addr",

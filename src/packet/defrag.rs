@@ -133,16 +133,21 @@ mod tests {
         h
     }
 
+    /// The 8 bytes of `header` at `offset`, as one fragment.
+    fn piece(header: &[u8], offset: usize, more: bool) -> Fragment<'_> {
+        Fragment {
+            key: key(),
+            offset,
+            more,
+            payload: &header[offset..offset + 8],
+        }
+    }
+
     #[test]
     fn header_split_in_three_is_whole_at_the_last_fragment() {
         let h = header();
         let mut defrag = HeaderDefrag::default();
-        let piece = |offset: usize, more: bool| Fragment {
-            key: key(),
-            offset,
-            more,
-            payload: &h[offset..offset + 8],
-        };
+        let piece = |offset: usize, more: bool| piece(&h, offset, more);
         assert_eq!(defrag.add(&piece(0, true), 0), None);
         assert_eq!(defrag.add(&piece(8, true), 1), None);
         let done = defrag.add(&piece(16, false), 2).expect("complete");
@@ -155,12 +160,7 @@ mod tests {
     fn fragments_in_any_order() {
         let h = header();
         let mut defrag = HeaderDefrag::default();
-        let piece = |offset: usize, more: bool| Fragment {
-            key: key(),
-            offset,
-            more,
-            payload: &h[offset..offset + 8],
-        };
+        let piece = |offset: usize, more: bool| piece(&h, offset, more);
         assert_eq!(defrag.add(&piece(16, false), 0), None);
         assert_eq!(defrag.add(&piece(0, true), 1), None);
         assert!(defrag.add(&piece(8, true), 2).is_some());
@@ -170,12 +170,7 @@ mod tests {
     fn stale_fragments_are_forgotten() {
         let h = header();
         let mut defrag = HeaderDefrag::default();
-        let piece = |offset: usize, more: bool| Fragment {
-            key: key(),
-            offset,
-            more,
-            payload: &h[offset..offset + 8],
-        };
+        let piece = |offset: usize, more: bool| piece(&h, offset, more);
         defrag.add(&piece(0, true), 0);
         defrag.add(&piece(8, true), 1);
         assert_eq!(defrag.add(&piece(16, false), FRAGMENT_TIMEOUT_NS + 1), None);

@@ -7,15 +7,25 @@ use polars::prelude::*;
 
 use super::attempts::{Attempt, chain_attempts};
 use crate::flow::{
-    CloseKind, Closer, FoundState, IncarnationRecord, SynRecord, TimeWaitEnd, TimeWaitHolder,
+    CloseKind, Closer, FoundState, IncarnationRecord, Reuse, SynRecord, TimeWaitEnd,
+    TimeWaitHolder, TupleKey,
 };
 use crate::seq::{after, ts_diff};
 
 /// Every table `export` can write, by name.
 pub const TABLE_NAMES: [&str; 4] = ["connections", "syns", "attempts", "reuse"];
 
-fn datetime(name: &str, values: Vec<Option<i64>>) -> PolarsResult<Column> {
-    Column::new(name.into(), values).cast(&DataType::Datetime(TimeUnit::Nanoseconds, None))
+/// A column holding `value(row)` for every row.
+fn col<R, T, P: ?Sized>(name: &str, rows: &[R], value: impl Fn(&R) -> T) -> Column
+where
+    Series: NamedFrom<Vec<T>, P>,
+{
+    Column::new(name.into(), rows.iter().map(value).collect::<Vec<T>>())
+}
+
+/// A UTC timestamp column (nanoseconds) from optional epoch nanoseconds.
+fn time_col<R>(name: &str, rows: &[R], value: impl Fn(&R) -> Option<i64>) -> PolarsResult<Column> {
+    col(name, rows, value).cast(&DataType::Datetime(TimeUnit::Nanoseconds, None))
 }
 
 fn ms(ns: Option<i64>) -> Option<f64> {
@@ -26,43 +36,16 @@ fn family(addr: &SocketAddr) -> &'static str {
     if addr.is_ipv4() { "ipv4" } else { "ipv6" }
 }
 
-fn str_col<'a>(name: &str, values: impl Iterator<Item = &'a str>) -> Column {
-    Column::new(name.into(), values.collect::<Vec<&str>>())
-}
-
-fn string_col(name: &str, values: impl Iterator<Item = String>) -> Column {
-    Column::new(name.into(), values.collect::<Vec<String>>())
-}
-
 /// The four tuple columns and the address family, shared by every table keyed by a tuple.
-fn tuple_columns(tuples: impl Iterator<Item = (SocketAddr, SocketAddr)> + Clone) -> Vec<Column> {
+fn tuple_columns<R>(rows: &[R], tuple: impl Fn(&R) -> TupleKey) -> Vec<Column> {
     vec![
-        string_col(
-            "client_addr",
-            tuples.clone().map(|(c, _)| c.ip().to_string()),
-        ),
-        Column::new(
-            "client_port".into(),
-            tuples
-                .clone()
-                .map(|(c, _)| u32::from(c.port()))
-                .collect::<Vec<u32>>(),
-        ),
-        string_col(
-            "server_addr",
-            tuples.clone().map(|(_, s)| s.ip().to_string()),
-        ),
-        Column::new(
-            "server_port".into(),
-            tuples
-                .clone()
-                .map(|(_, s)| u32::from(s.port()))
-                .collect::<Vec<u32>>(),
-        ),
-        str_col("family", tuples.map(|(c, _)| family(&c))),
+        col("client_addr", rows, |r| tuple(r).client.ip().to_string()),
+        col("client_port", rows, |r| u32::from(tuple(r).client.port())),
+        col("server_addr", rows, |r| tuple(r).server.ip().to_string()),
+        col("server_port", rows, |r| u32::from(tuple(r).server.port())),
+        col("family", rows, |r| family(&tuple(r).client)),
     ]
 }
-
 fn closer_key(closer: Closer) -> &'static str {
     match closer {
         Closer::Client => "client",
@@ -124,184 +107,62 @@ fn time_wait_of(found: &FoundState) -> Option<(Option<u32>, u32, i64)> {
 pub fn connections_frame(incarnations: &[IncarnationRecord]) -> PolarsResult<DataFrame> {
     let mut rows: Vec<&IncarnationRecord> = incarnations.iter().collect();
     rows.sort_by_key(|r| (r.syn_ns, r.tuple));
-    let tuples = rows.iter().map(|r| (r.tuple.client, r.tuple.server));
-    let mut columns = tuple_columns(tuples);
+    let mut columns = tuple_columns(&rows, |r| r.tuple);
     columns.extend([
-        Column::new(
-            "incarnation".into(),
-            rows.iter().map(|r| r.number).collect::<Vec<u32>>(),
-        ),
-        datetime("syn_time", rows.iter().map(|r| Some(r.syn_ns)).collect())?,
-        datetime(
-            "handshake_time",
-            rows.iter().map(|r| r.handshake_ns).collect(),
-        )?,
-        Column::new(
-            "client_isn".into(),
-            rows.iter().map(|r| r.client_isn).collect::<Vec<u32>>(),
-        ),
-        Column::new(
-            "server_isn".into(),
-            rows.iter().map(|r| r.server_isn).collect::<Vec<u32>>(),
-        ),
-        Column::new(
-            "ts_negotiated".into(),
-            rows.iter().map(|r| r.ts_negotiated).collect::<Vec<bool>>(),
-        ),
-        Column::new(
-            "client_first_tsval".into(),
-            rows.iter()
-                .map(|r| r.client.first_tsval)
-                .collect::<Vec<_>>(),
-        ),
-        Column::new(
-            "client_last_tsval".into(),
-            rows.iter().map(|r| r.client.last_tsval).collect::<Vec<_>>(),
-        ),
-        Column::new(
-            "server_first_tsval".into(),
-            rows.iter()
-                .map(|r| r.server.first_tsval)
-                .collect::<Vec<_>>(),
-        ),
-        Column::new(
-            "server_last_tsval".into(),
-            rows.iter().map(|r| r.server.last_tsval).collect::<Vec<_>>(),
-        ),
-        Column::new(
-            "client_bytes".into(),
-            rows.iter()
-                .map(|r| r.client.payload_bytes)
-                .collect::<Vec<u64>>(),
-        ),
-        Column::new(
-            "server_bytes".into(),
-            rows.iter()
-                .map(|r| r.server.payload_bytes)
-                .collect::<Vec<u64>>(),
-        ),
-        Column::new(
-            "client_segments".into(),
-            rows.iter().map(|r| r.client.segments).collect::<Vec<u64>>(),
-        ),
-        Column::new(
-            "server_segments".into(),
-            rows.iter().map(|r| r.server.segments).collect::<Vec<u64>>(),
-        ),
-        str_col(
-            "closed_first",
-            rows.iter().map(|r| closer_key(r.closed_first)),
-        ),
-        str_col(
-            "close_kind",
-            rows.iter().map(|r| close_kind_key(r.close_kind)),
-        ),
-        datetime("end_time", rows.iter().map(|r| r.end_ns).collect())?,
-        str_col(
-            "time_wait_holder",
-            rows.iter().map(|r| holder_key(r.time_wait_holder)),
-        ),
-        datetime(
-            "time_wait_start",
-            rows.iter().map(|r| r.time_wait_start_ns).collect(),
-        )?,
-        datetime(
-            "time_wait_end",
-            rows.iter().map(|r| r.time_wait_end_ns).collect(),
-        )?,
-        Column::new(
-            "time_wait_end_reason".into(),
-            rows.iter()
-                .map(|r| r.time_wait_end.map(tw_end_key))
-                .collect::<Vec<Option<&str>>>(),
-        ),
-        Column::new(
-            "gap_to_next_ms".into(),
-            rows.iter()
-                .map(|r| ms(r.gap_to_next_ns))
-                .collect::<Vec<_>>(),
-        ),
+        col("incarnation", &rows, |r| r.number),
+        time_col("syn_time", &rows, |r| Some(r.syn_ns))?,
+        time_col("handshake_time", &rows, |r| r.handshake_ns)?,
+        col("client_isn", &rows, |r| r.client_isn),
+        col("server_isn", &rows, |r| r.server_isn),
+        col("ts_negotiated", &rows, |r| r.ts_negotiated),
+        col("client_first_tsval", &rows, |r| r.client.first_tsval),
+        col("client_last_tsval", &rows, |r| r.client.last_tsval),
+        col("server_first_tsval", &rows, |r| r.server.first_tsval),
+        col("server_last_tsval", &rows, |r| r.server.last_tsval),
+        col("client_bytes", &rows, |r| r.client.payload_bytes),
+        col("server_bytes", &rows, |r| r.server.payload_bytes),
+        col("client_segments", &rows, |r| r.client.segments),
+        col("server_segments", &rows, |r| r.server.segments),
+        col("closed_first", &rows, |r| closer_key(r.closed_first)),
+        col("close_kind", &rows, |r| close_kind_key(r.close_kind)),
+        time_col("end_time", &rows, |r| r.end_ns)?,
+        col("time_wait_holder", &rows, |r| {
+            holder_key(r.time_wait_holder)
+        }),
+        time_col("time_wait_start", &rows, |r| r.time_wait_start_ns)?,
+        time_col("time_wait_end", &rows, |r| r.time_wait_end_ns)?,
+        col("time_wait_end_reason", &rows, |r| {
+            r.time_wait_end.map(tw_end_key)
+        }),
+        col("gap_to_next_ms", &rows, |r| ms(r.gap_to_next_ns)),
     ]);
     DataFrame::new(rows.len(), columns)
 }
 
 /// One row per SYN segment, in time order; `attempts` gives each SYN's attempt id.
 pub fn syns_frame(syns: &[SynRecord], attempts: &[u64]) -> PolarsResult<DataFrame> {
-    let mut order: Vec<usize> = (0..syns.len()).collect();
-    order.sort_by_key(|&i| (syns[i].ts_ns, i));
-    let rows: Vec<&SynRecord> = order.iter().map(|&i| &syns[i]).collect();
-    let tw: Vec<Option<(Option<u32>, u32, i64)>> =
-        rows.iter().map(|r| time_wait_of(&r.found)).collect();
-    let mut columns = vec![datetime(
-        "time",
-        rows.iter().map(|r| Some(r.ts_ns)).collect(),
-    )?];
-    columns.extend(tuple_columns(
-        rows.iter().map(|r| (r.tuple.client, r.tuple.server)),
-    ));
+    let mut rows: Vec<(&SynRecord, u64)> = syns.iter().zip(attempts.iter().copied()).collect();
+    rows.sort_by_key(|(r, _)| (r.ts_ns, r.tuple));
+    let tw = |r: &(&SynRecord, u64)| time_wait_of(&r.0.found);
+    let mut columns = vec![time_col("time", &rows, |(r, _)| Some(r.ts_ns))?];
+    columns.extend(tuple_columns(&rows, |(r, _)| r.tuple));
     columns.extend([
-        Column::new(
-            "isn".into(),
-            rows.iter().map(|r| r.isn).collect::<Vec<u32>>(),
-        ),
-        Column::new(
-            "tsval".into(),
-            rows.iter().map(|r| r.tsval).collect::<Vec<_>>(),
-        ),
-        Column::new(
-            "retransmission".into(),
-            rows.iter().map(|r| r.retransmission).collect::<Vec<u32>>(),
-        ),
-        Column::new(
-            "attempt".into(),
-            order.iter().map(|&i| attempts[i]).collect::<Vec<u64>>(),
-        ),
-        str_col("state_found", rows.iter().map(|r| found_key(&r.found))),
-        Column::new(
-            "tw_ts_recent".into(),
-            tw.iter()
-                .map(|t| t.and_then(|(ts, _, _)| ts))
-                .collect::<Vec<_>>(),
-        ),
-        Column::new(
-            "tw_rcv_nxt".into(),
-            tw.iter()
-                .map(|t| t.map(|(_, rcv, _)| rcv))
-                .collect::<Vec<_>>(),
-        ),
-        Column::new(
-            "tw_age_ms".into(),
-            tw.iter()
-                .map(|t| ms(t.map(|(_, _, age)| age)))
-                .collect::<Vec<_>>(),
-        ),
-        str_col("verdict", rows.iter().map(|r| r.verdict.key())),
-        str_col("reason", rows.iter().map(|r| r.reason)),
-        str_col(
-            "predicted_reply",
-            rows.iter().map(|r| r.predicted_reply.key()),
-        ),
-        str_col("reply", rows.iter().map(|r| r.reply.key())),
-        Column::new(
-            "reply_delay_ms".into(),
-            rows.iter()
-                .map(|r| ms(r.reply_delay_ns))
-                .collect::<Vec<_>>(),
-        ),
-        Column::new(
-            "reply_server_isn".into(),
-            rows.iter().map(|r| r.reply_server_isn).collect::<Vec<_>>(),
-        ),
-        Column::new(
-            "expected_server_isn".into(),
-            rows.iter()
-                .map(|r| r.expected_server_isn)
-                .collect::<Vec<_>>(),
-        ),
-        datetime(
-            "established_time",
-            rows.iter().map(|r| r.established_ns).collect(),
-        )?,
+        col("isn", &rows, |(r, _)| r.isn),
+        col("tsval", &rows, |(r, _)| r.tsval),
+        col("retransmission", &rows, |(r, _)| r.retransmission),
+        col("attempt", &rows, |(_, attempt)| *attempt),
+        col("state_found", &rows, |(r, _)| found_key(&r.found)),
+        col("tw_ts_recent", &rows, |r| tw(r).and_then(|(ts, _, _)| ts)),
+        col("tw_rcv_nxt", &rows, |r| tw(r).map(|(_, rcv, _)| rcv)),
+        col("tw_age_ms", &rows, |r| ms(tw(r).map(|(_, _, age)| age))),
+        col("verdict", &rows, |(r, _)| r.verdict.key()),
+        col("reason", &rows, |(r, _)| r.reason),
+        col("predicted_reply", &rows, |(r, _)| r.predicted_reply.key()),
+        col("reply", &rows, |(r, _)| r.reply.key()),
+        col("reply_delay_ms", &rows, |(r, _)| ms(r.reply_delay_ns)),
+        col("reply_server_isn", &rows, |(r, _)| r.reply_server_isn),
+        col("expected_server_isn", &rows, |(r, _)| r.expected_server_isn),
+        time_col("established_time", &rows, |(r, _)| r.established_ns)?,
     ]);
     DataFrame::new(rows.len(), columns)
 }
@@ -309,159 +170,67 @@ pub fn syns_frame(syns: &[SynRecord], attempts: &[u64]) -> PolarsResult<DataFram
 /// One row per connect attempt, in order of their first SYN.
 pub fn attempts_frame(attempts: &[Attempt]) -> PolarsResult<DataFrame> {
     let ports = |a: &Attempt| {
-        a.client_ports
-            .iter()
-            .map(u16::to_string)
-            .collect::<Vec<_>>()
-            .join(" ")
+        let ports: Vec<String> = a.client_ports.iter().map(u16::to_string).collect();
+        ports.join(" ")
     };
     let columns = vec![
-        Column::new(
-            "attempt".into(),
-            attempts.iter().map(|a| a.id).collect::<Vec<u64>>(),
-        ),
-        string_col(
-            "client_addr",
-            attempts.iter().map(|a| a.client_ip.to_string()),
-        ),
-        string_col("client_ports", attempts.iter().map(ports)),
-        string_col(
-            "server_addr",
-            attempts.iter().map(|a| a.server.ip().to_string()),
-        ),
-        Column::new(
-            "server_port".into(),
-            attempts
-                .iter()
-                .map(|a| u32::from(a.server.port()))
-                .collect::<Vec<u32>>(),
-        ),
-        str_col("family", attempts.iter().map(|a| family(&a.server))),
-        Column::new(
-            "isn".into(),
-            attempts.iter().map(|a| a.isn).collect::<Vec<u32>>(),
-        ),
-        datetime(
-            "first_syn_time",
-            attempts.iter().map(|a| Some(a.first_syn_ns)).collect(),
-        )?,
-        datetime(
-            "last_syn_time",
-            attempts.iter().map(|a| Some(a.last_syn_ns)).collect(),
-        )?,
-        Column::new(
-            "syns".into(),
-            attempts.iter().map(|a| a.syns).collect::<Vec<u32>>(),
-        ),
-        Column::new(
-            "public_ports".into(),
-            attempts
-                .iter()
-                .map(|a| a.client_ports.len() as u32)
-                .collect::<Vec<u32>>(),
-        ),
-        Column::new(
-            "paws_rejects".into(),
-            attempts
-                .iter()
-                .map(|a| a.paws_rejects)
-                .collect::<Vec<u32>>(),
-        ),
-        Column::new(
-            "seq_rejects".into(),
-            attempts.iter().map(|a| a.seq_rejects).collect::<Vec<u32>>(),
-        ),
-        str_col("outcome", attempts.iter().map(|a| a.outcome.key())),
-        datetime(
-            "established_time",
-            attempts.iter().map(|a| a.established_ns).collect(),
-        )?,
-        Column::new(
-            "time_to_establish_ms".into(),
-            attempts
-                .iter()
-                .map(|a| ms(a.time_to_establish_ns()))
-                .collect::<Vec<_>>(),
-        ),
+        col("attempt", attempts, |a| a.id),
+        col("client_addr", attempts, |a| a.client_ip.to_string()),
+        col("client_ports", attempts, ports),
+        col("server_addr", attempts, |a| a.server.ip().to_string()),
+        col("server_port", attempts, |a| u32::from(a.server.port())),
+        col("family", attempts, |a| family(&a.server)),
+        col("isn", attempts, |a| a.isn),
+        time_col("first_syn_time", attempts, |a| Some(a.first_syn_ns))?,
+        time_col("last_syn_time", attempts, |a| Some(a.last_syn_ns))?,
+        col("syns", attempts, |a| a.syns),
+        col("public_ports", attempts, |a| a.client_ports.len() as u32),
+        col("paws_rejects", attempts, |a| a.paws_rejects),
+        col("seq_rejects", attempts, |a| a.seq_rejects),
+        col("outcome", attempts, |a| a.outcome.key()),
+        time_col("established_time", attempts, |a| a.established_ns)?,
+        col("time_to_establish_ms", attempts, |a| {
+            ms(a.time_to_establish_ns())
+        }),
     ];
     DataFrame::new(attempts.len(), columns)
 }
 
 /// One row per SYN that reopened a tuple, in time order.
 pub fn reuse_frame(syns: &[SynRecord]) -> PolarsResult<DataFrame> {
-    let mut rows: Vec<&SynRecord> = syns.iter().filter(|s| s.reuse.is_some()).collect();
-    rows.sort_by_key(|r| (r.ts_ns, r.tuple));
-    let reuse: Vec<_> = rows.iter().filter_map(|r| r.reuse).collect();
-    let tw: Vec<Option<(Option<u32>, u32, i64)>> =
-        rows.iter().map(|r| time_wait_of(&r.found)).collect();
-    let mut columns = vec![datetime(
-        "time",
-        rows.iter().map(|r| Some(r.ts_ns)).collect(),
-    )?];
-    columns.extend(tuple_columns(
-        rows.iter().map(|r| (r.tuple.client, r.tuple.server)),
-    ));
+    let mut rows: Vec<(&SynRecord, Reuse)> = syns
+        .iter()
+        .filter_map(|s| s.reuse.map(|u| (s, u)))
+        .collect();
+    rows.sort_by_key(|(r, _)| (r.ts_ns, r.tuple));
+    let tw = |r: &(&SynRecord, Reuse)| time_wait_of(&r.0.found);
+    let ts_recent = |r: &(&SynRecord, Reuse)| tw(r).and_then(|(ts, _, _)| ts);
+    let mut columns = vec![time_col("time", &rows, |(r, _)| Some(r.ts_ns))?];
+    columns.extend(tuple_columns(&rows, |(r, _)| r.tuple));
     columns.extend([
-        Column::new(
-            "isn".into(),
-            rows.iter().map(|r| r.isn).collect::<Vec<u32>>(),
-        ),
-        Column::new(
-            "tsval".into(),
-            rows.iter().map(|r| r.tsval).collect::<Vec<_>>(),
-        ),
-        datetime(
-            "previous_end_time",
-            reuse.iter().map(|u| u.previous_end_ns).collect(),
-        )?,
-        str_col(
-            "previous_time_wait_holder",
-            reuse.iter().map(|u| holder_key(u.previous_holder)),
-        ),
-        Column::new(
-            "gap_ms".into(),
-            reuse
-                .iter()
-                .map(|u| u.gap_ns as f64 / 1e6)
-                .collect::<Vec<f64>>(),
-        ),
-        Column::new(
-            "within_2msl".into(),
-            reuse.iter().map(|u| u.within_2msl).collect::<Vec<bool>>(),
-        ),
-        str_col("state_found", rows.iter().map(|r| found_key(&r.found))),
-        Column::new(
-            "ts_recent".into(),
-            tw.iter()
-                .map(|t| t.and_then(|(ts, _, _)| ts))
-                .collect::<Vec<_>>(),
-        ),
-        Column::new(
-            "tsval_minus_ts_recent".into(),
-            rows.iter()
-                .zip(&tw)
-                .map(|(r, t)| match (r.tsval, t.and_then(|(ts, _, _)| ts)) {
-                    (Some(v), Some(recent)) => Some(i64::from(ts_diff(v, recent))),
-                    _ => None,
-                })
-                .collect::<Vec<Option<i64>>>(),
-        ),
-        Column::new(
-            "rcv_nxt".into(),
-            tw.iter()
-                .map(|t| t.map(|(_, rcv, _)| rcv))
-                .collect::<Vec<_>>(),
-        ),
-        Column::new(
-            "seq_after_rcv_nxt".into(),
-            rows.iter()
-                .zip(&tw)
-                .map(|(r, t)| t.map(|(_, rcv, _)| after(r.isn, rcv)))
-                .collect::<Vec<Option<bool>>>(),
-        ),
-        str_col("verdict", rows.iter().map(|r| r.verdict.key())),
-        str_col("reason", rows.iter().map(|r| r.reason)),
-        str_col("reply", rows.iter().map(|r| r.reply.key())),
+        col("isn", &rows, |(r, _)| r.isn),
+        col("tsval", &rows, |(r, _)| r.tsval),
+        time_col("previous_end_time", &rows, |(_, u)| u.previous_end_ns)?,
+        col("previous_time_wait_holder", &rows, |(_, u)| {
+            holder_key(u.previous_holder)
+        }),
+        col("gap_ms", &rows, |(_, u)| u.gap_ns as f64 / 1e6),
+        col("within_2msl", &rows, |(_, u)| u.within_2msl),
+        col("state_found", &rows, |(r, _)| found_key(&r.found)),
+        col("ts_recent", &rows, ts_recent),
+        col("tsval_minus_ts_recent", &rows, |row| {
+            let (r, _) = row;
+            r.tsval
+                .zip(ts_recent(row))
+                .map(|(v, recent)| i64::from(ts_diff(v, recent)))
+        }),
+        col("rcv_nxt", &rows, |r| tw(r).map(|(_, rcv, _)| rcv)),
+        col("seq_after_rcv_nxt", &rows, |row| {
+            tw(row).map(|(_, rcv, _)| after(row.0.isn, rcv))
+        }),
+        col("verdict", &rows, |(r, _)| r.verdict.key()),
+        col("reason", &rows, |(r, _)| r.reason),
+        col("reply", &rows, |(r, _)| r.reply.key()),
     ]);
     DataFrame::new(rows.len(), columns)
 }

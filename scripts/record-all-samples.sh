@@ -30,6 +30,7 @@ SAMPLES=(
     "client-closes-first|--seed 1004 --close client|c['TcpExtPAWSTimewait'] == 0 and c['TcpExtTW'] == 0"
     "sll2-any|--seed 1005 --capture any|c['TcpExtPAWSTimewait'] > 0 and linktype == 276"
     "rfc1337|--seed 1006 --rfc1337 1|c['TcpExtPAWSTimewait'] > 0 and c['TcpExtTCPACKSkippedTimeWait'] > 0"
+    "client-port-exhaustion|--seed 1007 --nat none --close client --client-port-range 40000-40049 --clients 2 --connects 75 --gap-ms 300 --jitter-ms 100|cl['failures_by_kind'].get('addr_not_available', 0) > 0 and cl['failures'] == cl['failures_by_kind']['addr_not_available'] and c['TcpExtPAWSTimewait'] == 0 and client_syns == cl['successes']"
 )
 
 # Print the number of SYNs without a timestamp option that met a server
@@ -73,8 +74,20 @@ print(count)
 '
 }
 
+# Print the number of distinct SYNs (client address, port, ISN) sent to the
+# server: connects that failed before sending anything (EADDRNOTAVAIL) add none.
+client_syns() {
+    tcpdump -S -n -r "$1" 2>/dev/null | python3 -c '
+import re
+import sys
+
+line_re = re.compile(r"IP6? (\S+)\.(\d+) > (\S+)\.80: Flags \[S\], seq (\d+)")
+print(len({m.groups() for m in map(line_re.search, sys.stdin) if m}))
+'
+}
+
 check() {
-    local name=$1 cond=$2 pcap="$OUT/$1.pcap" truth="$OUT/$1.truth.json" size linktype nots
+    local name=$1 cond=$2 pcap="$OUT/$1.pcap" truth="$OUT/$1.truth.json" size linktype nots syns
     [[ -f $pcap && -f $truth ]] || return 1
     size=$(stat -c %s "$pcap")
     if ((size >= MAX_BYTES)); then
@@ -86,11 +99,16 @@ check() {
     if [[ $cond == *no_ts_syn_accepted_from_tw* ]]; then
         nots=$(no_ts_syn_accepted_from_tw "$pcap")
     fi
-    python3 - "$truth" "$cond" "$linktype" "$nots" <<'EOF'
+    syns=0
+    if [[ $cond == *client_syns* ]]; then
+        syns=$(client_syns "$pcap")
+    fi
+    python3 - "$truth" "$cond" "$linktype" "$nots" "$syns" <<'EOF'
 import json
 import sys
 
 path, cond, linktype, nots = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+syns = int(sys.argv[5])
 with open(path, encoding="ascii") as f:
     t = json.load(f)
 c, cl, p = t["server_counters"], t["clients"], t["params"]
@@ -107,10 +125,11 @@ if c["TcpPassiveOpens"] < cl["successes"]:
     fail("TcpPassiveOpens %d < client successes %d" % (c["TcpPassiveOpens"], cl["successes"]))
 if t["tcpdump"]["dropped_by_kernel"] != 0 or t["tcpdump"]["packets_captured"] == 0:
     fail("bad tcpdump statistics %r" % t["tcpdump"])
-env = {"c": c, "cl": cl, "t": t, "linktype": linktype, "no_ts_syn_accepted_from_tw": nots}
+env = {"c": c, "cl": cl, "t": t, "linktype": linktype, "no_ts_syn_accepted_from_tw": nots,
+       "client_syns": syns}
 if not eval(cond, {}, env):
-    fail("expected %s; counters %r, clients %r, link type %d, no-TS SYNs accepted from TIME_WAIT %d"
-         % (cond, c, cl, linktype, nots))
+    fail("expected %s; counters %r, clients %r, link type %d, no-TS SYNs accepted from TIME_WAIT %d,"
+         " client SYNs %d" % (cond, c, cl, linktype, nots, syns))
 sys.exit(0 if ok else 1)
 EOF
 }

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Record a pawscope sample from real kernels in network namespaces.
 #
-# Several client hosts behind a MASQUERADE NAT (limited to a few public ports)
-# make HTTP-like requests to one server. tcpdump captures at the server, and the
-# server namespace's own TCP counters (nstat) are written alongside, covering
-# exactly the span of the capture.
+# Several client hosts behind a MASQUERADE NAT (limited to a few public ports;
+# or, with --nat none, behind a plain router) make HTTP-like requests to one
+# server. tcpdump captures at the server, and the server namespace's own TCP
+# counters (nstat) are written alongside, covering exactly the span of the
+# capture.
 #
 # Outputs: DIR/NAME.pcap and DIR/NAME.truth.json (see usage below).
 # Must run as root; exits 77 when it cannot (not root, no working `ip netns`,
@@ -22,7 +23,15 @@ usage: record-sample.sh --name NAME --out DIR [options]
   --name NAME             sample name (letters, digits, '.', '_', '-')
   --out DIR               output directory (created if missing)
   --clients N             client hosts behind the NAT (default 4, at most 64)
-  --ports LO-HI           NAT public source port range (default 40000-40002)
+  --ports LO-HI           NAT public source port range (default 40000-40002;
+                          --nat masquerade only)
+  --nat masquerade|none   masquerade: the clients share the NAT's public address
+                          (default); none: the NAT namespace only routes, and
+                          the server sees each client's own address and port
+  --client-port-range LO-HI
+                          net.ipv4.ip_local_port_range of every client
+                          (default: the kernel's); also adds per-client port
+                          usage to the truth file
   --connects N            connects per client (default 15, at most 2000)
   --gap-ms MS             pause between one client's connects (default 200)
   --jitter-ms MS          random extra pause 0..MS (default 100)
@@ -39,7 +48,9 @@ usage: record-sample.sh --name NAME --out DIR [options]
 
 Writes DIR/NAME.pcap (tcpdump at the server, filter tcp, snaplen 200) and
 DIR/NAME.truth.json (parameters, server nstat counters, client results,
-tcpdump statistics).
+tcpdump statistics; with --client-port-range, client_port_usage: per client
+address, connects attempted, connects failed with EADDRNOTAVAIL and the time of
+the first such failure in seconds since the client's first connect).
 EOF
 }
 
@@ -52,6 +63,9 @@ NAME=""
 OUT=""
 CLIENTS=4
 PORTS=40000-40002
+PORTS_SET=""
+NAT=masquerade
+CLIENT_PORT_RANGE=""
 CONNECTS=15
 GAP_MS=200
 JITTER_MS=100
@@ -76,7 +90,9 @@ while (($#)); do
         --name) NAME=$val ;;
         --out) OUT=$val ;;
         --clients) CLIENTS=$val ;;
-        --ports) PORTS=$val ;;
+        --ports) PORTS=$val PORTS_SET=1 ;;
+        --nat) NAT=$val ;;
+        --client-port-range) CLIENT_PORT_RANGE=$val ;;
         --connects) CONNECTS=$val ;;
         --gap-ms) GAP_MS=$val ;;
         --jitter-ms) JITTER_MS=$val ;;
@@ -110,6 +126,17 @@ PORT_LO=$((10#${BASH_REMATCH[1]}))
 PORT_HI=$((10#${BASH_REMATCH[2]}))
 ((PORT_LO >= 1 && PORT_LO <= PORT_HI && PORT_HI <= 65535)) || bad_usage "bad --ports range: $PORTS"
 PORTS="$PORT_LO-$PORT_HI"
+[[ $NAT == masquerade || $NAT == none ]] || bad_usage "--nat must be masquerade or none"
+[[ $NAT == masquerade || -z $PORTS_SET ]] || bad_usage "--ports applies only to --nat masquerade"
+if [[ -n $CLIENT_PORT_RANGE ]]; then
+    [[ $CLIENT_PORT_RANGE =~ ^([0-9]{1,5})-([0-9]{1,5})$ ]] || bad_usage "--client-port-range must be LO-HI"
+    CPR_LO=$((10#${BASH_REMATCH[1]}))
+    CPR_HI=$((10#${BASH_REMATCH[2]}))
+    # The kernel refuses a range below ip_unprivileged_port_start (1024).
+    ((CPR_LO >= 1024 && CPR_LO <= CPR_HI && CPR_HI <= 65535)) ||
+        bad_usage "bad --client-port-range: $CLIENT_PORT_RANGE (1024..65535)"
+    CLIENT_PORT_RANGE="$CPR_LO-$CPR_HI"
+fi
 [[ $CLIENT_TS =~ ^[01](,[01])*$ ]] || bad_usage "--client-ts must be a comma list of 0/1"
 [[ $SERVER_TS == [01] ]] || bad_usage "--server-ts must be 0 or 1"
 [[ $RFC1337 == [01] ]] || bad_usage "--rfc1337 must be 0 or 1"
@@ -167,6 +194,7 @@ if [[ $FAMILY == 4 ]]; then
     NAT_INSIDE=192.0.2.1
     PLEN=24
     SERVER_ENDPOINT="$SERVER_ADDR:80"
+    CLIENT_NET=192.0.2.0/24
     IPT=iptables
     NODAD=()
 else
@@ -175,6 +203,7 @@ else
     NAT_INSIDE=2001:db8:1::1
     PLEN=64
     SERVER_ENDPOINT="[$SERVER_ADDR]:80"
+    CLIENT_NET=2001:db8:1::/64
     IPT=ip6tables
     NODAD=(nodad)
 fi
@@ -294,6 +323,9 @@ done
 nsx "$NS_SRV" sysctl -q -w net.ipv4.tcp_timestamps="$SERVER_TS" net.ipv4.tcp_rfc1337="$RFC1337"
 for ((i = 1; i <= CLIENTS; i++)); do
     nsx "${NS_CLIENTS[i - 1]}" sysctl -q -w net.ipv4.tcp_timestamps="${CLIENT_TS_OF[i - 1]}"
+    if [[ -n $CLIENT_PORT_RANGE ]]; then
+        nsx "${NS_CLIENTS[i - 1]}" sysctl -q -w net.ipv4.ip_local_port_range="$CPR_LO $CPR_HI"
+    fi
 done
 if [[ $FAMILY == 4 ]]; then
     nsx "$NS_NAT" sysctl -q -w net.ipv4.ip_forward=1
@@ -325,7 +357,11 @@ for ((i = 1; i <= CLIENTS; i++)); do
     NAT_IFS+=("c$i")
 done
 tx_csum_off "$NS_NAT" "${NAT_IFS[@]}"
-nsx "$NS_NAT" "$IPT" -t nat -A POSTROUTING -o pub0 -p tcp -j MASQUERADE --to-ports "$PORTS"
+if [[ $NAT == masquerade ]]; then
+    nsx "$NS_NAT" "$IPT" -t nat -A POSTROUTING -o pub0 -p tcp -j MASQUERADE --to-ports "$PORTS"
+else
+    ip -n "$NS_SRV" route add "$CLIENT_NET" via "$NAT_PUBLIC" dev eth0
+fi
 
 # ---------------------------------------------------------------- capture
 if [[ $CAPTURE == eth ]]; then
@@ -368,11 +404,15 @@ done
 # timeout for every connect, plus slack.
 TRAFFIC_LIMIT=$(((CONNECTS * (GAP_MS + JITTER_MS) + JITTER_MS) / 1000 + CONNECTS * 2 * CONNECT_TIMEOUT + 30))
 START_NS=$(date +%s%N)
+CLIENT_OPTS=()
+if [[ -n $CLIENT_PORT_RANGE ]]; then
+    CLIENT_OPTS+=(--port-usage)
+fi
 for ((i = 1; i <= CLIENTS; i++)); do
     timeout -k 5 "$TRAFFIC_LIMIT" ip netns exec "${NS_CLIENTS[i - 1]}" \
         "$PYTHON" "$TRAFFIC" client --addr "$SERVER_ADDR" --port 80 --close "$CLOSE" \
         --count "$CONNECTS" --gap-ms "$GAP_MS" --jitter-ms "$JITTER_MS" \
-        --connect-timeout "$CONNECT_TIMEOUT" --seed "$SEED" --index "$i" \
+        --connect-timeout "$CONNECT_TIMEOUT" --seed "$SEED" --index "$i" "${CLIENT_OPTS[@]}" \
         >"$WORK/client$i.json" 2>"$WORK/client$i.err" &
     CLIENT_PIDS+=("$!")
 done
@@ -412,8 +452,13 @@ DROPPED=$(sed -n 's/^\([0-9]\+\) packets\? dropped by kernel$/\1/p' "$WORK/tcpdu
 
 # ---------------------------------------------------------------- truth file
 CLIENT_TS_JSON=$(IFS=,; echo "[${CLIENT_TS_OF[*]}]")
+CLIENT_ADDRS=""
+for ((i = 1; i <= CLIENTS; i++)); do
+    CLIENT_ADDRS+="${CLIENT_ADDRS:+ }$(client_addr "$i")"
+done
 export NAME CLIENTS PORTS CONNECTS GAP_MS JITTER_MS CLIENT_TS_JSON SERVER_TS CLOSE FAMILY CAPTURE
 export RFC1337 CONNECT_TIMEOUT SEED SERVER_ENDPOINT NAT_PUBLIC CAPTURED DROPPED WORK
+export NAT CLIENT_PORT_RANGE CLIENT_ADDRS
 KERNEL=$(uname -r)
 export KERNEL
 "$PYTHON" - "$TMP_TRUTH" <<'EOF'
@@ -434,6 +479,8 @@ names = ["TcpPassiveOpens", "TcpExtPAWSTimewait", "TcpExtTCPACKSkippedTimeWait",
 
 attempts = successes = failures = 0
 kinds = {}
+port_usage = {}
+client_addrs = e["CLIENT_ADDRS"].split()
 for i in range(1, int(e["CLIENTS"]) + 1):
     with open(os.path.join(e["WORK"], "client%d.json" % i), encoding="ascii") as f:
         lines = [l for l in f.read().splitlines() if l.strip()]
@@ -443,15 +490,18 @@ for i in range(1, int(e["CLIENTS"]) + 1):
     failures += r["failures"]
     for k, v in r["failures_by_kind"].items():
         kinds[k] = kinds.get(k, 0) + v
-order = ["timeout", "refused", "reset", "other"]
+    if "port_usage" in r:
+        port_usage[client_addrs[i - 1]] = r["port_usage"]
+order = ["timeout", "refused", "reset", "addr_not_available", "other"]
 kinds = {k: kinds[k] for k in order if kinds.get(k)}
+masquerade = e["NAT"] == "masquerade"
 
 truth = {
     "name": e["NAME"],
     "kernel": e["KERNEL"],
     "params": {
         "clients": int(e["CLIENTS"]),
-        "ports": e["PORTS"],
+        "ports": e["PORTS"] if masquerade else None,
         "connects": int(e["CONNECTS"]),
         "gap_ms": int(e["GAP_MS"]),
         "jitter_ms": int(e["JITTER_MS"]),
@@ -464,7 +514,9 @@ truth = {
         "connect_timeout": int(e["CONNECT_TIMEOUT"]),
         "seed": int(e["SEED"]),
         "server": e["SERVER_ENDPOINT"],
-        "nat_public": e["NAT_PUBLIC"],
+        "nat_public": e["NAT_PUBLIC"] if masquerade else None,
+        "nat": e["NAT"],
+        "client_port_range": e["CLIENT_PORT_RANGE"] or None,
     },
     "server_counters": {n: counters.get(n, 0) for n in names},
     "clients": {
@@ -473,10 +525,12 @@ truth = {
         "failures": failures,
         "failures_by_kind": kinds,
     },
-    "tcpdump": {
-        "packets_captured": int(e["CAPTURED"]),
-        "dropped_by_kernel": int(e["DROPPED"]),
-    },
+}
+if e["CLIENT_PORT_RANGE"]:
+    truth["client_port_usage"] = port_usage
+truth["tcpdump"] = {
+    "packets_captured": int(e["CAPTURED"]),
+    "dropped_by_kernel": int(e["DROPPED"]),
 }
 with open(sys.argv[1], "w", encoding="ascii") as f:
     f.write(json.dumps(truth, indent=2) + "\n")

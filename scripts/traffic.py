@@ -13,8 +13,16 @@ client mode: connect COUNT times to ADDR:PORT, send one request, read the
 whole response, close; pause GAP + random(0..JITTER) ms between connects.
 Prints one JSON line at the end:
   {"attempts": N, "successes": N, "failures": N,
-   "failures_by_kind": {"timeout": N, "refused": N, "reset": N, "other": N}}
-(kinds with a zero count are left out).
+   "failures_by_kind": {"timeout": N, "refused": N, "reset": N,
+                        "addr_not_available": N, "other": N}}
+(kinds with a zero count are left out; addr_not_available is connect()
+failing with EADDRNOTAVAIL: no free local port for the destination).
+With --port-usage the line also has
+  "port_usage": {"attempts": N, "addr_not_available": N,
+                 "first_addr_not_available_s": S or null, "local_ports_used": N}
+where S is the time of the first EADDRNOTAVAIL in seconds since the start of
+the first connect, and local_ports_used counts the distinct local ports of the
+connects that got through connect().
 
 Standard library only.
 """
@@ -112,6 +120,8 @@ def classify(exc):
         return "refused"
     if isinstance(exc, OSError) and exc.errno in (errno.ECONNRESET, errno.EPIPE):
         return "reset"
+    if isinstance(exc, OSError) and exc.errno == errno.EADDRNOTAVAIL:
+        return "addr_not_available"
     return "other"
 
 
@@ -123,11 +133,12 @@ def content_length(head):
     raise ValueError("response without Content-Length")
 
 
-def one_exchange(args, fam, host_header):
+def one_exchange(args, fam, host_header, local_ports):
     sock = socket.socket(fam, socket.SOCK_STREAM)
     try:
         sock.settimeout(args.connect_timeout)
         sock.connect((args.addr, args.port))
+        local_ports.add(sock.getsockname()[1])
         req = ("GET /%d HTTP/1.1\r\nHost: %s\r\nUser-Agent: pawscope-sample\r\n\r\n"
                % (args.index, host_header)).encode("ascii")
         sock.sendall(req)
@@ -159,18 +170,26 @@ def run_client(args):
     rng = random.Random("%d:%d" % (seed, args.index))
     fam = family_of(args.addr)
     host_header = ("[%s]" % args.addr) if fam == socket.AF_INET6 else args.addr
-    kinds = {"timeout": 0, "refused": 0, "reset": 0, "other": 0}
+    kinds = {"timeout": 0, "refused": 0, "reset": 0, "addr_not_available": 0, "other": 0}
     successes = 0
+    local_ports = set()
+    first_start = None
+    first_addr_not_available = None
     # Stagger the clients' starts within one jitter interval.
     time.sleep(rng.uniform(0, args.jitter_ms) / 1000.0)
     for i in range(args.count):
         if i:
             time.sleep((args.gap_ms + rng.uniform(0, args.jitter_ms)) / 1000.0)
+        if first_start is None:
+            first_start = time.monotonic()
         try:
-            one_exchange(args, fam, host_header)
+            one_exchange(args, fam, host_header, local_ports)
             successes += 1
         except (OSError, ValueError) as e:
-            kinds[classify(e)] += 1
+            kind = classify(e)
+            kinds[kind] += 1
+            if kind == "addr_not_available" and first_addr_not_available is None:
+                first_addr_not_available = time.monotonic() - first_start
     failures = args.count - successes
     result = {
         "attempts": args.count,
@@ -178,6 +197,14 @@ def run_client(args):
         "failures": failures,
         "failures_by_kind": {k: v for k, v in kinds.items() if v},
     }
+    if args.port_usage:
+        result["port_usage"] = {
+            "attempts": args.count,
+            "addr_not_available": kinds["addr_not_available"],
+            "first_addr_not_available_s": (None if first_addr_not_available is None
+                                           else round(first_addr_not_available, 3)),
+            "local_ports_used": len(local_ports),
+        }
     sys.stdout.write(json.dumps(result) + "\n")
     sys.stdout.flush()
 
@@ -205,6 +232,8 @@ def main():
     c.add_argument("--seed", type=int, default=None,
                    help="seed of the pauses (combined with --index); default random")
     c.add_argument("--index", type=int, default=0, help="client number")
+    c.add_argument("--port-usage", action="store_true",
+                   help="add port_usage (local ports, EADDRNOTAVAIL) to the result")
 
     args = p.parse_args()
     if args.mode == "server":

@@ -8,6 +8,7 @@ pub mod analysis;
 pub mod capture;
 pub mod cli;
 pub mod flow;
+pub mod nat;
 pub mod packet;
 pub mod policy;
 pub mod report;

@@ -57,7 +57,7 @@ fn analysis_of(pcap: &Path) -> Analysis {
 
 fn tables_of(analysis: &Analysis) -> Tables {
     let records = analysis.records.as_ref().expect("records kept");
-    Tables::build(&records.syns, &records.incarnations).expect("tables")
+    Tables::build(&records.syns, &records.incarnations, &analysis.nat).expect("tables")
 }
 
 /// `## name` sections of docs/tables.md, each with its `| column | type | ...` rows.
@@ -203,6 +203,22 @@ fn row_counts_agree_with_the_summary_and_the_kernel() {
             syns_in_attempts,
             tables.syns.height() as u64,
             "{name}: every SYN in one attempt"
+        );
+        let nat = summary["nat"].as_array().unwrap();
+        let clocks: u64 = nat.iter().map(|a| a["clocks"].as_u64().unwrap()).sum();
+        assert_eq!(
+            tables.nat_hosts.height() as u64,
+            clocks,
+            "{name}: nat_hosts rows"
+        );
+        let decreases: u64 = nat
+            .iter()
+            .map(|a| a["ts_decreases"].as_u64().unwrap())
+            .sum();
+        assert_eq!(
+            tables.ts_events.height() as u64,
+            decreases,
+            "{name}: ts_events rows"
         );
         for verdict in [
             "accepted",

@@ -12,6 +12,7 @@ use std::path::PathBuf;
 
 use crate::capture::{CaptureError, CaptureReader, FileInfo, MergedCaptures};
 use crate::flow::{FlowStats, IncarnationRecord, RecordSink, SynRecord, Tracker};
+use crate::nat::{NatClocks, NatReport};
 use crate::packet::{Decoder, SkipReason};
 use crate::policy::ServerPolicy;
 use crate::table::TableRecords;
@@ -89,6 +90,8 @@ pub struct Analysis {
     pub syns: SynSummary,
     /// Every record, when `keep_records` asked for them.
     pub records: Option<TableRecords>,
+    /// The timestamp clocks behind each client address.
+    pub nat: NatReport,
     pub warnings: Vec<String>,
 }
 
@@ -114,6 +117,13 @@ pub fn analyze_files(
         })
         .collect();
     let mut decoder = Decoder::new();
+    // Clocks are policy-independent: a TSval decrease matters within the first candidate's
+    // TIME_WAIT length.
+    let window_ns = options
+        .candidates
+        .first()
+        .map_or(60_000_000_000, |p| p.time_wait_len_ns());
+    let mut clocks = NatClocks::new(window_ns, options.keep_records);
     let mut capture = CaptureSummary::default();
     let mut first_unsupported: Option<(usize, u64, u32)> = None;
     let mut offsets = vec![0u64; paths.len()];
@@ -129,6 +139,7 @@ pub fn analyze_files(
         match decoder.decode(&frame).segment {
             Ok(segment) => {
                 capture.tcp_segments += 1;
+                clocks.on_segment(&segment);
                 for tracker in &mut trackers {
                     tracker.on_segment(&segment);
                 }
@@ -197,6 +208,7 @@ pub fn analyze_files(
         flow,
         syns: sink.summary.finish(),
         records: sink.records,
+        nat: clocks.finish(),
         warnings,
     })
 }

@@ -95,7 +95,7 @@ struct ExportArgs {
     #[arg(short = 'o', long = "out", value_name = "DIR")]
     out: PathBuf,
     /// Which tables to write.
-    #[arg(long, value_delimiter = ',', default_value = "connections,syns,attempts,reuse", value_parser = clap::builder::PossibleValuesParser::new(TABLE_NAMES))]
+    #[arg(long, value_delimiter = ',', default_value = "connections,syns,attempts,reuse,nat_hosts,ts_events", value_parser = clap::builder::PossibleValuesParser::new(TABLE_NAMES))]
     tables: Vec<String>,
     /// File format of the tables.
     #[arg(long, value_enum, default_value = "parquet")]
@@ -232,7 +232,7 @@ fn export(args: ExportArgs) -> ExitCode {
         eprintln!("pawscope: warning: {warning}");
     }
     let records = analysis.records.unwrap_or_default();
-    let tables = match Tables::build(&records.syns, &records.incarnations) {
+    let tables = match Tables::build(&records.syns, &records.incarnations, &analysis.nat) {
         Ok(tables) => tables,
         Err(e) => {
             eprintln!("pawscope: building tables: {e}");

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::analysis::{Agreement, Analysis, ReplyCounts, VerdictCounts};
+use crate::nat::ClockModel;
 use crate::timefmt::rfc3339;
 
 #[derive(Serialize)]
@@ -29,7 +30,30 @@ struct Report<'a> {
     agreement: AgreementJson,
     kernel_counters: KernelCounters,
     time_wait: TimeWait,
+    /// Per client address (toward each server address): its timestamp clocks.
+    nat: Vec<NatAddress>,
     warnings: &'a [String],
+}
+
+#[derive(Serialize)]
+struct NatAddress {
+    address: String,
+    server_address: String,
+    /// `per_host` (clocks count hosts), `per_connection` (every connection has its own
+    /// offset: hosts cannot be counted from timestamps) or `unknown`.
+    clock_model: &'static str,
+    /// Distinct TCP timestamp clocks seen.
+    clocks: usize,
+    /// At least this many hosts share the address, as far as timestamps tell.
+    hosts_lower_bound: usize,
+    /// Each clock's rate, when it was seen long enough to measure (null otherwise).
+    clock_rates_hz: Vec<Option<f64>>,
+    syns: u64,
+    segments_with_ts: u64,
+    segments_without_ts: u64,
+    /// Segments whose TSval is below the previous one from the address within TIME_WAIT.
+    ts_decreases: u64,
+    syn_ts_decreases: u64,
 }
 
 #[derive(Serialize)]
@@ -218,6 +242,28 @@ pub fn to_json(analysis: &Analysis) -> String {
             reopen_isn_matched: tw.reopen_isn_matched,
             reopen_isn_mismatched: tw.reopen_isn_mismatched,
         },
+        nat: analysis
+            .nat
+            .addresses
+            .iter()
+            .map(|a| NatAddress {
+                address: a.source.to_string(),
+                server_address: a.destination.to_string(),
+                clock_model: match a.clocks.model() {
+                    ClockModel::PerHost => "per_host",
+                    ClockModel::PerConnection => "per_connection",
+                    ClockModel::Unknown => "unknown",
+                },
+                clocks: a.clocks.clocks.len(),
+                hosts_lower_bound: a.hosts_lower_bound(),
+                clock_rates_hz: a.clocks.clocks.iter().map(|c| c.rate_hz).collect(),
+                syns: a.clocks.syns,
+                segments_with_ts: a.clocks.segments_with_ts,
+                segments_without_ts: a.clocks.segments_without_ts,
+                ts_decreases: a.clocks.decreases,
+                syn_ts_decreases: a.clocks.syn_decreases,
+            })
+            .collect(),
         warnings: &analysis.warnings,
     };
     // Serialising plain structs of numbers and strings cannot fail.

@@ -10,10 +10,18 @@ use crate::flow::{
     CloseKind, Closer, FoundState, IncarnationRecord, Reuse, SynRecord, TimeWaitEnd,
     TimeWaitHolder, TupleKey,
 };
+use crate::nat::{AddressEvent, AddressReport, Clock, ClockModel, NatReport};
 use crate::seq::{after, ts_diff};
 
 /// Every table `export` can write, by name.
-pub const TABLE_NAMES: [&str; 4] = ["connections", "syns", "attempts", "reuse"];
+pub const TABLE_NAMES: [&str; 6] = [
+    "connections",
+    "syns",
+    "attempts",
+    "reuse",
+    "nat_hosts",
+    "ts_events",
+];
 
 /// A column holding `value(row)` for every row.
 fn col<R, T, P: ?Sized>(name: &str, rows: &[R], value: impl Fn(&R) -> T) -> Column
@@ -235,22 +243,87 @@ pub fn reuse_frame(syns: &[SynRecord]) -> PolarsResult<DataFrame> {
     DataFrame::new(rows.len(), columns)
 }
 
-/// All four tables from one analysis's records.
+fn clock_model_key(model: ClockModel) -> &'static str {
+    match model {
+        ClockModel::PerHost => "per_host",
+        ClockModel::PerConnection => "per_connection",
+        ClockModel::Unknown => "unknown",
+    }
+}
+
+/// One row per timestamp clock seen on a client address, busiest address first.
+pub fn nat_hosts_frame(nat: &NatReport) -> PolarsResult<DataFrame> {
+    let rows: Vec<(&AddressReport, &Clock)> = nat
+        .addresses
+        .iter()
+        .flat_map(|a| a.clocks.clocks.iter().map(move |c| (a, c)))
+        .collect();
+    let columns = vec![
+        col("address", &rows, |(a, _)| a.source.to_string()),
+        col("server_addr", &rows, |(a, _)| a.destination.to_string()),
+        col("clock_model", &rows, |(a, _)| {
+            clock_model_key(a.clocks.model())
+        }),
+        col("clock", &rows, |(_, c)| c.id),
+        col("rate_hz", &rows, |(_, c)| c.rate_hz),
+        time_col("first_time", &rows, |(_, c)| Some(c.first_ns))?,
+        time_col("last_time", &rows, |(_, c)| Some(c.last_ns))?,
+        col("first_tsval", &rows, |(_, c)| c.first_tsval),
+        col("last_tsval", &rows, |(_, c)| c.last_tsval),
+        col("segments", &rows, |(_, c)| c.segments),
+        col("syns", &rows, |(_, c)| c.syns),
+        col("connections", &rows, |(_, c)| c.connections),
+    ];
+    DataFrame::new(rows.len(), columns)
+}
+
+/// One row per TSval decrease on a client address, in time order.
+pub fn ts_events_frame(nat: &NatReport) -> PolarsResult<DataFrame> {
+    let mut rows: Vec<&AddressEvent> = nat.events.iter().flatten().collect();
+    rows.sort_by_key(|e| (e.event.ts_ns, e.source, e.destination));
+    let columns = vec![
+        time_col("time", &rows, |e| Some(e.event.ts_ns))?,
+        col("address", &rows, |e| e.source.to_string()),
+        col("server_addr", &rows, |e| e.destination.to_string()),
+        col("port", &rows, |e| u32::from(e.event.port)),
+        col("tsval", &rows, |e| e.event.tsval),
+        col("clock", &rows, |e| e.event.clock),
+        col("syn", &rows, |e| e.event.syn),
+        time_col("previous_time", &rows, |e| Some(e.event.previous_ns))?,
+        col("previous_port", &rows, |e| u32::from(e.event.previous_port)),
+        col("previous_tsval", &rows, |e| e.event.previous_tsval),
+        col("previous_clock", &rows, |e| e.event.previous_clock),
+        col("ticks_behind", &rows, |e| {
+            i64::from(ts_diff(e.event.previous_tsval, e.event.tsval))
+        }),
+    ];
+    DataFrame::new(rows.len(), columns)
+}
+
+/// All the tables from one analysis's records.
 pub struct Tables {
     pub connections: DataFrame,
     pub syns: DataFrame,
     pub attempts: DataFrame,
     pub reuse: DataFrame,
+    pub nat_hosts: DataFrame,
+    pub ts_events: DataFrame,
 }
 
 impl Tables {
-    pub fn build(syns: &[SynRecord], incarnations: &[IncarnationRecord]) -> PolarsResult<Self> {
+    pub fn build(
+        syns: &[SynRecord],
+        incarnations: &[IncarnationRecord],
+        nat: &NatReport,
+    ) -> PolarsResult<Self> {
         let (attempts, attempt_ids) = chain_attempts(syns);
         Ok(Tables {
             connections: connections_frame(incarnations)?,
             syns: syns_frame(syns, &attempt_ids)?,
             attempts: attempts_frame(&attempts)?,
             reuse: reuse_frame(syns)?,
+            nat_hosts: nat_hosts_frame(nat)?,
+            ts_events: ts_events_frame(nat)?,
         })
     }
 
@@ -260,6 +333,8 @@ impl Tables {
             "syns" => Some(&self.syns),
             "attempts" => Some(&self.attempts),
             "reuse" => Some(&self.reuse),
+            "nat_hosts" => Some(&self.nat_hosts),
+            "ts_events" => Some(&self.ts_events),
             _ => None,
         }
     }

@@ -1,0 +1,113 @@
+//! Who is behind an address: the TCP timestamp clocks on each source address, as a lower
+//! bound on the hosts a NAT hides, and the TSval decreases a per-address PAWS check would
+//! punish.
+
+mod clocks;
+
+pub use clocks::{AddressClocks, Clock, ClockModel, TsDecrease};
+
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
+
+use crate::packet::Segment;
+
+/// Clocks per (source address, destination address): Linux offsets its TSvals per address
+/// pair, so one host toward one server is one clock.
+#[derive(Debug, Clone, Default)]
+pub struct NatClocks {
+    pairs: HashMap<(IpAddr, IpAddr), AddressClocks>,
+    /// TIME_WAIT length: a decrease only counts against a TSval this recent.
+    window_ns: i64,
+    /// Every decrease, when tables are wanted.
+    events: Option<Vec<AddressEvent>>,
+}
+
+/// A decrease and the address pair it was seen on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AddressEvent {
+    pub source: IpAddr,
+    pub destination: IpAddr,
+    pub event: TsDecrease,
+}
+
+/// The clocks of one client address toward one server address.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AddressReport {
+    pub source: IpAddr,
+    pub destination: IpAddr,
+    pub clocks: AddressClocks,
+}
+
+impl AddressReport {
+    /// At least this many hosts sent from the address (hosts without timestamps are not seen).
+    pub fn hosts_lower_bound(&self) -> usize {
+        self.clocks.hosts_lower_bound()
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NatReport {
+    /// Addresses that sent SYNs, busiest first.
+    pub addresses: Vec<AddressReport>,
+    pub events: Option<Vec<AddressEvent>>,
+}
+
+impl NatClocks {
+    pub fn new(window_ns: i64, keep_events: bool) -> Self {
+        NatClocks {
+            pairs: HashMap::new(),
+            window_ns,
+            events: keep_events.then(Vec::new),
+        }
+    }
+
+    pub fn on_segment(&mut self, seg: &Segment) {
+        let key = (seg.src.ip(), seg.dst.ip());
+        let decrease = self.pairs.entry(key).or_default().add(
+            seg.ts_ns,
+            seg.src.port(),
+            seg.tsval(),
+            seg.is_syn().then_some(seg.seq),
+            self.window_ns,
+        );
+        if let (Some(events), Some(event)) = (self.events.as_mut(), decrease) {
+            events.push(AddressEvent {
+                source: key.0,
+                destination: key.1,
+                event,
+            });
+        }
+    }
+
+    /// The client addresses (those that sent SYNs) and their clocks.
+    pub fn finish(self) -> NatReport {
+        let mut addresses: Vec<AddressReport> = self
+            .pairs
+            .into_iter()
+            .filter(|(_, clocks)| clocks.syns > 0)
+            .map(|((source, destination), clocks)| AddressReport {
+                source,
+                destination,
+                clocks,
+            })
+            .collect();
+        addresses.sort_by(|a, b| {
+            b.clocks
+                .syns
+                .cmp(&a.clocks.syns)
+                .then((a.source, a.destination).cmp(&(b.source, b.destination)))
+        });
+        // Only client addresses are reported: drop the server side's events.
+        let clients: HashSet<(IpAddr, IpAddr)> = addresses
+            .iter()
+            .map(|a| (a.source, a.destination))
+            .collect();
+        let events = self.events.map(|events| {
+            events
+                .into_iter()
+                .filter(|e| clients.contains(&(e.source, e.destination)))
+                .collect()
+        });
+        NatReport { addresses, events }
+    }
+}

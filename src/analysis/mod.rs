@@ -2,9 +2,11 @@
 
 mod file_summary;
 mod summary;
+mod whatif;
 
 pub use file_summary::{FileSummary, summarize_file};
 pub use summary::{Agreement, ReplyCounts, SynSummary, VerdictCounts};
+pub use whatif::{Comparison, Difference, PolicyOutcome, compare};
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -100,14 +102,28 @@ pub fn analyze_files(
     paths: &[PathBuf],
     options: &AnalyzeOptions<'_>,
 ) -> Result<Analysis, CaptureError> {
+    let mut analyses = judge_files(paths, std::slice::from_ref(&options.candidates), options)?;
+    analyses
+        .pop()
+        .ok_or_else(|| CaptureError::new(&paths[0], None, "no policy to judge with"))
+}
+
+/// Reads the capture files once and judges them under each group of candidate policies (one
+/// [`Analysis`] per group, in order): `whatif` compares kernels this way.
+/// `options.candidates` is not used.
+pub fn judge_files(
+    paths: &[PathBuf],
+    groups: &[Vec<&dyn ServerPolicy>],
+    options: &AnalyzeOptions<'_>,
+) -> Result<Vec<Analysis>, CaptureError> {
     let readers = paths
         .iter()
         .map(|path| CaptureReader::open(path))
         .collect::<Result<Vec<_>, _>>()?;
     let mut merged = MergedCaptures::new(readers)?;
-    let mut trackers: Vec<Tracker<'_, AnalysisSink>> = options
-        .candidates
+    let mut trackers: Vec<Tracker<'_, AnalysisSink>> = groups
         .iter()
+        .flatten()
         .map(|policy| {
             let sink = AnalysisSink {
                 summary: SynSummary::new(options.keep_rejected),
@@ -119,9 +135,10 @@ pub fn analyze_files(
     let mut decoder = Decoder::new();
     // Clocks are policy-independent: a TSval decrease matters within the first candidate's
     // TIME_WAIT length.
-    let window_ns = options
-        .candidates
-        .first()
+    let window_ns = groups
+        .iter()
+        .flatten()
+        .next()
         .map_or(60_000_000_000, |p| p.time_wait_len_ns());
     let mut clocks = NatClocks::new(window_ns, options.keep_records);
     let mut capture = CaptureSummary::default();
@@ -182,35 +199,40 @@ pub fn analyze_files(
         ));
     }
 
-    let finished: Vec<(FlowStats, AnalysisSink)> =
-        trackers.into_iter().map(Tracker::finish).collect();
-    let best = finished
-        .iter()
-        .enumerate()
-        .min_by_key(|(i, (_, sink))| (sink.summary.agreement.disagreements(), *i))
-        .map_or(0, |(i, _)| i);
-    let Some((flow, sink)) = finished.into_iter().nth(best) else {
-        return Err(CaptureError::new(
-            &paths[0],
-            None,
-            "no policy to judge with",
-        ));
-    };
-    let policy = options.candidates[best];
-    let warnings = warnings_for(&capture, &flow);
-    Ok(Analysis {
-        policy_name: policy.name(),
-        settings: policy.settings(),
-        settings_inferred: options.candidates.len() > 1,
-        policy_simulated: policy.simulated(),
-        time_wait_len_ns: policy.time_wait_len_ns(),
-        capture,
-        flow,
-        syns: sink.summary.finish(),
-        records: sink.records,
-        nat: clocks.finish(),
-        warnings,
-    })
+    let nat = clocks.finish();
+    let mut finished = trackers.into_iter().map(Tracker::finish);
+    let mut analyses = Vec::with_capacity(groups.len());
+    for group in groups {
+        let results: Vec<(FlowStats, AnalysisSink)> = finished.by_ref().take(group.len()).collect();
+        let best = results
+            .iter()
+            .enumerate()
+            .min_by_key(|(i, (_, sink))| (sink.summary.agreement.disagreements(), *i))
+            .map_or(0, |(i, _)| i);
+        let (Some((flow, sink)), Some(policy)) = (results.into_iter().nth(best), group.get(best))
+        else {
+            return Err(CaptureError::new(
+                &paths[0],
+                None,
+                "no policy to judge with",
+            ));
+        };
+        let warnings = warnings_for(&capture, &flow);
+        analyses.push(Analysis {
+            policy_name: policy.name(),
+            settings: policy.settings(),
+            settings_inferred: group.len() > 1,
+            policy_simulated: policy.simulated(),
+            time_wait_len_ns: policy.time_wait_len_ns(),
+            capture: capture.clone(),
+            flow,
+            syns: sink.summary.finish(),
+            records: sink.records,
+            nat: nat.clone(),
+            warnings,
+        });
+    }
+    Ok(analyses)
 }
 
 fn min_some(a: Option<i64>, b: Option<i64>) -> Option<i64> {

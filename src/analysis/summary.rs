@@ -8,6 +8,7 @@ pub struct VerdictCounts {
     pub paws_reject: u64,
     pub seq_reject: u64,
     pub no_listener: u64,
+    pub paws_passive_drop: u64,
     pub unknown: u64,
 }
 
@@ -83,6 +84,7 @@ impl RecordSink for SynSummary {
             Verdict::PawsReject => &mut verdicts.paws_reject,
             Verdict::SeqReject => &mut verdicts.seq_reject,
             Verdict::NoListener => &mut verdicts.no_listener,
+            Verdict::PawsPassiveDrop => &mut verdicts.paws_passive_drop,
             Verdict::Unknown => &mut verdicts.unknown,
         } += 1;
         let replies = &mut self.replies;

@@ -13,10 +13,13 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use polars::prelude::DataFrame;
 
-use crate::analysis::{Analysis, AnalyzeOptions, analyze_files, summarize_file};
+use crate::analysis::{Analysis, AnalyzeOptions, compare, judge_files, summarize_file};
 use crate::policy::ServerPolicy;
 use crate::policy::linux::LinuxPolicy;
-use crate::report::{info_json, info_text, to_json, to_text};
+use crate::policy::no_timestamps::NoTimestampsPolicy;
+use crate::policy::rfc7323::Rfc7323Policy;
+use crate::policy::tw_recycle::TwRecyclePolicy;
+use crate::report::{info_json, info_text, to_json, to_text, whatif_json, whatif_text};
 use crate::table::{TABLE_NAMES, TableFormat, Tables, write_tables};
 
 /// Exit status for bad input (unreadable or invalid capture): distinct from clap's usage error.
@@ -37,6 +40,8 @@ pub struct Cli {
 enum Command {
     /// Rebuild every 4-tuple's life and judge every SYN as the server's kernel would.
     Analyze(AnalyzeArgs),
+    /// Judge one capture under several kernels' rules, side by side.
+    Whatif(WhatifArgs),
     /// Write the evidence as tables (connections, syns, attempts, reuse) for other tools.
     Export(ExportArgs),
     /// Describe capture files: format, interfaces, packets, times, what they carry.
@@ -57,6 +62,15 @@ struct InfoArgs {
 enum PolicyName {
     /// Current Linux (4.12 and later): PAWS per tuple in TIME_WAIT.
     Linux,
+    /// Linux 2.6.32-4.11 with tcp_tw_recycle=1: per-address PAWS, silent SYN drops (simulated).
+    LinuxTwRecycle,
+    /// The same with the 24-day PAWS rule of the oldest kernels (simulated).
+    #[value(name = "linux-tw-recycle-24day")]
+    LinuxTwRecycle24day,
+    /// What if the server or load balancer did not negotiate timestamps: sequence checks only.
+    NoTimestamps,
+    /// Plain RFC: TIME_WAIT never reopens for a SYN.
+    Rfc7323,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -72,6 +86,9 @@ enum Rfc1337 {
 struct AnalyzeArgs {
     #[command(flatten)]
     judge: JudgeArgs,
+    /// Which kernel's rules judge the SYNs.
+    #[arg(long, value_enum, default_value = "linux")]
+    policy: PolicyName,
     /// Print one JSON object instead of the text summary.
     #[arg(long)]
     json: bool,
@@ -88,9 +105,27 @@ enum FormatArg {
 }
 
 #[derive(clap::Args, Debug)]
+struct WhatifArgs {
+    #[command(flatten)]
+    judge: JudgeArgs,
+    /// Policies to compare (repeat the option); the first is the baseline.
+    #[arg(long = "policy", value_enum, default_values = ["linux", "linux-tw-recycle"])]
+    policies: Vec<PolicyName>,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+    /// How many differently judged SYNs the text lists (newest first).
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    top: usize,
+}
+
+#[derive(clap::Args, Debug)]
 struct ExportArgs {
     #[command(flatten)]
     judge: JudgeArgs,
+    /// Which kernel's rules judge the SYNs.
+    #[arg(long, value_enum, default_value = "linux")]
+    policy: PolicyName,
     /// Directory the tables are written to (created if missing).
     #[arg(short = 'o', long = "out", value_name = "DIR")]
     out: PathBuf,
@@ -110,9 +145,6 @@ struct JudgeArgs {
     /// `tcpdump -C/-W` set) are merged by time.
     #[arg(required = true, value_name = "CAPTURE")]
     captures: Vec<PathBuf>,
-    /// Which kernel's rules judge the SYNs.
-    #[arg(long, value_enum, default_value = "linux")]
-    policy: PolicyName,
     /// The server endpoint, when the capture cannot show it (e.g. 203.0.113.10:80, [2001:db8::1]:443).
     #[arg(long, value_name = "ADDR:PORT")]
     server: Option<SocketAddr>,
@@ -126,28 +158,53 @@ struct JudgeArgs {
 }
 
 impl JudgeArgs {
-    /// The server settings to judge with: several when one must be inferred.
-    fn candidates(&self) -> Vec<LinuxPolicy> {
+    /// The server settings to judge with under one policy: several when one (tcp_rfc1337)
+    /// must be inferred from the capture.
+    fn candidates(&self, name: PolicyName) -> Vec<Box<dyn ServerPolicy>> {
         let time_wait_len_ns = (self.tw_len * 1e9).round() as i64;
-        let linux = |rfc1337| LinuxPolicy {
-            time_wait_len_ns,
-            rfc1337,
-            ..LinuxPolicy::default()
+        let rfc1337_values: &[bool] = match self.rfc1337 {
+            Rfc1337::Auto => &[false, true],
+            Rfc1337::Off => &[false],
+            Rfc1337::On => &[true],
         };
-        match (self.policy, self.rfc1337) {
-            (PolicyName::Linux, Rfc1337::Auto) => vec![linux(false), linux(true)],
-            (PolicyName::Linux, Rfc1337::Off) => vec![linux(false)],
-            (PolicyName::Linux, Rfc1337::On) => vec![linux(true)],
-        }
+        rfc1337_values
+            .iter()
+            .map(|&rfc1337| {
+                let linux = LinuxPolicy {
+                    time_wait_len_ns,
+                    rfc1337,
+                    ..LinuxPolicy::default()
+                };
+                let policy: Box<dyn ServerPolicy> = match name {
+                    PolicyName::Linux => Box::new(linux),
+                    PolicyName::LinuxTwRecycle => Box::new(TwRecyclePolicy::new(linux, false)),
+                    PolicyName::LinuxTwRecycle24day => Box::new(TwRecyclePolicy::new(linux, true)),
+                    PolicyName::NoTimestamps => Box::new(NoTimestampsPolicy { linux }),
+                    PolicyName::Rfc7323 => Box::new(Rfc7323Policy { linux }),
+                };
+                policy
+            })
+            .collect()
     }
 
-    /// Runs the analysis with a progress line; errors are printed as one line.
-    fn analyze(&self, keep_rejected: usize, keep_records: bool) -> Result<Analysis, ExitCode> {
-        let candidates = self.candidates();
+    /// Reads the captures once and judges them under each policy, with a progress line;
+    /// errors are printed as one line.
+    fn judge(
+        &self,
+        names: &[PolicyName],
+        keep_rejected: usize,
+        keep_records: bool,
+    ) -> Result<Vec<Analysis>, ExitCode> {
+        let owned: Vec<Vec<Box<dyn ServerPolicy>>> =
+            names.iter().map(|name| self.candidates(*name)).collect();
+        let groups: Vec<Vec<&dyn ServerPolicy>> = owned
+            .iter()
+            .map(|group| group.iter().map(|p| p.as_ref()).collect())
+            .collect();
         let progress = Progress::new(&self.captures);
         let report_progress = |bytes: u64| progress.show(bytes);
         let options = AnalyzeOptions {
-            candidates: candidates.iter().map(|p| p as &dyn ServerPolicy).collect(),
+            candidates: Vec::new(),
             server: self.server,
             keep_rejected,
             progress: progress
@@ -155,12 +212,22 @@ impl JudgeArgs {
                 .then_some(&report_progress as &dyn Fn(u64)),
             keep_records,
         };
-        let result = analyze_files(&self.captures, &options);
+        let result = judge_files(&self.captures, &groups, &options);
         progress.clear();
         result.map_err(|e| {
             eprintln!("pawscope: {e}");
             ExitCode::from(EXIT_BAD_INPUT)
         })
+    }
+
+    fn analyze(
+        &self,
+        name: PolicyName,
+        keep_rejected: usize,
+        keep_records: bool,
+    ) -> Result<Analysis, ExitCode> {
+        let mut analyses = self.judge(&[name], keep_rejected, keep_records)?;
+        analyses.pop().ok_or(ExitCode::FAILURE)
     }
 }
 
@@ -175,6 +242,7 @@ pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Analyze(args) => analyze(args),
         Command::Export(args) => export(args),
+        Command::Whatif(args) => whatif(args),
         Command::Info(args) => info(args),
     }
 }
@@ -200,7 +268,7 @@ fn info(args: InfoArgs) -> ExitCode {
 }
 
 fn analyze(args: AnalyzeArgs) -> ExitCode {
-    let analysis = match args.judge.analyze(args.top, false) {
+    let analysis = match args.judge.analyze(args.policy, args.top, false) {
         Ok(analysis) => analysis,
         Err(code) => return code,
     };
@@ -223,8 +291,23 @@ fn analyze(args: AnalyzeArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+fn whatif(args: WhatifArgs) -> ExitCode {
+    let analyses = match args.judge.judge(&args.policies, 0, true) {
+        Ok(analyses) => analyses,
+        Err(code) => return code,
+    };
+    let comparison = compare(&analyses);
+    let output = if args.json {
+        whatif_json(&analyses, &comparison) + "\n"
+    } else {
+        whatif_text(&analyses, &comparison, args.top)
+    };
+    let _ = std::io::stdout().lock().write_all(output.as_bytes());
+    ExitCode::SUCCESS
+}
+
 fn export(args: ExportArgs) -> ExitCode {
-    let analysis = match args.judge.analyze(0, true) {
+    let analysis = match args.judge.analyze(args.policy, 0, true) {
         Ok(analysis) => analysis,
         Err(code) => return code,
     };

@@ -9,6 +9,8 @@ pub struct KernelCounters {
     pub passive_opens: u64,
     /// TcpExtTCPACKSkippedTimeWait: out-of-window ACKs suppressed by the rate limit.
     pub ack_skipped_timewait: u64,
+    /// TcpExtPAWSPassive: SYNs dropped by tcp_tw_recycle's per-address check.
+    pub paws_passive: u64,
 }
 
 /// What became of server TIME_WAIT sockets.

@@ -15,6 +15,8 @@ pub enum Verdict {
     SeqReject,
     /// No listener on the server port: answered with RST.
     NoListener,
+    /// Dropped silently by tcp_tw_recycle's per-address PAWS check (old kernels).
+    PawsPassiveDrop,
     /// The server's state for this tuple cannot be known from the capture.
     Unknown,
 }
@@ -26,6 +28,7 @@ impl Verdict {
             Verdict::PawsReject => "paws_reject",
             Verdict::SeqReject => "seq_reject",
             Verdict::NoListener => "no_listener",
+            Verdict::PawsPassiveDrop => "paws_passive_drop",
             Verdict::Unknown => "unknown",
         }
     }
@@ -33,7 +36,10 @@ impl Verdict {
     pub fn is_reject(&self) -> bool {
         matches!(
             self,
-            Verdict::PawsReject | Verdict::SeqReject | Verdict::NoListener
+            Verdict::PawsReject
+                | Verdict::SeqReject
+                | Verdict::NoListener
+                | Verdict::PawsPassiveDrop
         )
     }
 }

@@ -12,7 +12,9 @@ use super::stats::FlowStats;
 use super::syn::{FoundState, ObservedReply, RecordSink, Reuse, SynRecord, Verdict};
 use super::tuple::{Direction, TupleKey, unordered_pair};
 use crate::packet::Segment;
-use crate::policy::{ServerPolicy, TimeWait, TwJudgement, TwNext, TwReply};
+use crate::policy::{
+    ListenerJudgement, PeerMemory, ServerPolicy, TimeWait, TwJudgement, TwNext, TwReply,
+};
 
 /// The server's socket for one tuple.
 #[derive(Debug, Clone, Copy)]
@@ -107,6 +109,8 @@ struct Context<'p, S> {
     listeners: HashSet<SocketAddr>,
     /// Server endpoints that sent anything at all.
     heard_from: HashSet<SocketAddr>,
+    /// What the server remembers per peer address (tcp_tw_recycle).
+    peers: PeerMemory,
     /// SYN records whose verdict waits on whether their port has a listener.
     awaiting_listener: HashMap<SocketAddr, Vec<SynRecord>>,
     stats: FlowStats,
@@ -136,6 +140,7 @@ impl<'p, S: RecordSink> Tracker<'p, S> {
                 policy,
                 listeners: HashSet::new(),
                 heard_from: HashSet::new(),
+                peers: PeerMemory::default(),
                 awaiting_listener: HashMap::new(),
                 stats: FlowStats::default(),
                 last_ts_ns: None,
@@ -331,7 +336,13 @@ impl<S: RecordSink> Context<'_, S> {
             ServerState::Handshake(handshake) => {
                 count_traffic(tuple, seg, Direction::ToServer);
                 if seg.flags.rst() {
-                    self.end_incarnation(tuple, CloseOutcome::Reset, Closer::Nobody, seg.ts_ns);
+                    self.end_incarnation(
+                        key,
+                        tuple,
+                        CloseOutcome::Reset,
+                        Closer::Nobody,
+                        seg.ts_ns,
+                    );
                 } else if handshake.completed_by(seg) {
                     // Without the SYN-ACK in the capture, the client's ACK still shows the
                     // server's ISN.
@@ -357,7 +368,7 @@ impl<S: RecordSink> Context<'_, S> {
                     let outcome = connection.on_client(seg, self.policy.time_wait_len_ns());
                     tuple.state = ServerState::Open(connection);
                     if let Some(outcome) = outcome {
-                        self.end_incarnation(tuple, outcome, connection.closer(), seg.ts_ns);
+                        self.end_incarnation(key, tuple, outcome, connection.closer(), seg.ts_ns);
                     }
                 }
             }
@@ -366,7 +377,7 @@ impl<S: RecordSink> Context<'_, S> {
                 let outcome = connection.on_client(seg, self.policy.time_wait_len_ns());
                 tuple.state = ServerState::Open(connection);
                 if let Some(outcome) = outcome {
-                    self.end_incarnation(tuple, outcome, connection.closer(), seg.ts_ns);
+                    self.end_incarnation(key, tuple, outcome, connection.closer(), seg.ts_ns);
                 }
             }
             ServerState::Closed | ServerState::Unknown => {}
@@ -392,7 +403,13 @@ impl<S: RecordSink> Context<'_, S> {
                     tuple.state = ServerState::Handshake(handshake);
                 } else if seg.flags.rst() {
                     count_traffic(tuple, seg, Direction::ToClient);
-                    self.end_incarnation(tuple, CloseOutcome::Reset, Closer::Nobody, seg.ts_ns);
+                    self.end_incarnation(
+                        key,
+                        tuple,
+                        CloseOutcome::Reset,
+                        Closer::Nobody,
+                        seg.ts_ns,
+                    );
                 }
             }
             ServerState::Open(mut connection) => {
@@ -400,7 +417,7 @@ impl<S: RecordSink> Context<'_, S> {
                 let outcome = connection.on_server(seg);
                 tuple.state = ServerState::Open(connection);
                 if let Some(outcome) = outcome {
-                    self.end_incarnation(tuple, outcome, connection.closer(), seg.ts_ns);
+                    self.end_incarnation(key, tuple, outcome, connection.closer(), seg.ts_ns);
                 }
             }
             ServerState::TimeWait(_) | ServerState::Closed | ServerState::Unknown => {}
@@ -528,15 +545,15 @@ impl<S: RecordSink> Context<'_, S> {
                 }
             }
             ServerState::Closed => {
-                self.send_to_listener(&mut record, key.server);
-                tuple.state = ServerState::Handshake(Handshake::new(seg));
+                if self.send_to_listener(&mut record, seg) {
+                    tuple.state = ServerState::Handshake(Handshake::new(seg));
+                }
             }
             ServerState::Handshake(handshake) => {
                 if handshake.server_isn.is_none() {
                     // No SYN-ACK yet: whether a request socket exists is the listener's
                     // question, as for the first SYN.
-                    self.send_to_listener(&mut record, key.server);
-                    if handshake.client_isn != seg.seq {
+                    if self.send_to_listener(&mut record, seg) && handshake.client_isn != seg.seq {
                         tuple.state = ServerState::Handshake(Handshake::new(seg));
                     }
                 } else if handshake.client_isn == seg.seq {
@@ -568,11 +585,21 @@ impl<S: RecordSink> Context<'_, S> {
     }
 
     /// A SYN that meets no socket goes to the listener, if the port has one.
-    fn send_to_listener(&mut self, record: &mut SynRecord, server: SocketAddr) {
+    /// Returns whether the listener takes it: a policy may drop it first.
+    fn send_to_listener(&mut self, record: &mut SynRecord, seg: &Segment) -> bool {
         record.found = FoundState::Listen;
+        if self.policy.on_listener_syn(&self.peers, seg) == ListenerJudgement::PawsPassiveDrop {
+            record.verdict = Verdict::PawsPassiveDrop;
+            record.predicted_reply = ObservedReply::None;
+            record.reason =
+                "tcp_tw_recycle: TSval behind the one remembered for this address (dropped)";
+            self.stats.counters.paws_passive += 1;
+            return false;
+        }
         record.verdict = Verdict::Accepted;
         record.reason = "no socket for the tuple: the listener accepts it";
-        record.listener_pending = !self.listeners.contains(&server);
+        record.listener_pending = !self.listeners.contains(&seg.dst);
+        true
     }
 
     /// The policy's judgement on a TIME_WAIT socket, applied to the tuple and the counters.
@@ -612,6 +639,7 @@ impl<S: RecordSink> Context<'_, S> {
 
     fn end_incarnation(
         &mut self,
+        key: TupleKey,
         tuple: &mut Tuple,
         outcome: CloseOutcome,
         closer: Closer,
@@ -621,6 +649,8 @@ impl<S: RecordSink> Context<'_, S> {
         let (state, close_kind, holder) = match outcome {
             CloseOutcome::ServerTimeWait(tw) => {
                 self.stats.time_wait.entered += 1;
+                self.policy
+                    .on_time_wait_entry(&mut self.peers, key.client.ip(), &tw);
                 (
                     ServerState::TimeWait(tw),
                     CloseKind::Fin,

@@ -13,6 +13,9 @@ const NS_PER_SEC: i64 = 1_000_000_000;
 pub const TIME_WAIT_LEN_NS: i64 = 60 * NS_PER_SEC;
 /// TCP_PAWS_WRAP: a ts_recent older than this is no longer trusted (INT_MAX / 1e6 seconds).
 pub const PAWS_WRAP_NS: i64 = 2147 * NS_PER_SEC;
+/// TCP_PAWS_24DAYS, the same bound in kernels before 4.x: a 1 kHz clock's sign bit wraps
+/// after 24.8 days.
+pub const PAWS_24DAYS_NS: i64 = 60 * 60 * 24 * 24 * NS_PER_SEC;
 /// TCP_PAWS_MSL: RSTs are exempt from PAWS once ts_recent is this old.
 pub const PAWS_MSL_NS: i64 = 60 * NS_PER_SEC;
 /// net.ipv4.tcp_invalid_ratelimit default: one out-of-window ACK per socket per 500 ms.
@@ -30,6 +33,9 @@ pub struct LinuxPolicy {
     /// The kernel's tick rate (CONFIG_HZ): the out-of-window ACK rate limit is measured in
     /// jiffies, so an interval is only known to the nearest tick.
     pub hz: u32,
+    /// How old ts_recent may get before PAWS stops trusting it (TCP_PAWS_WRAP, or
+    /// TCP_PAWS_24DAYS on old kernels).
+    pub paws_wrap_ns: i64,
 }
 
 impl Default for LinuxPolicy {
@@ -38,6 +44,7 @@ impl Default for LinuxPolicy {
             time_wait_len_ns: TIME_WAIT_LEN_NS,
             rfc1337: false,
             hz: DEFAULT_HZ,
+            paws_wrap_ns: PAWS_WRAP_NS,
         }
     }
 }
@@ -50,7 +57,7 @@ impl LinuxPolicy {
     }
 
     /// `tcp_paws_reject()` with a PAWS window of 0, as called from TIME_WAIT.
-    pub fn paws_reject(tw: &TimeWait, seg: &Segment) -> bool {
+    pub fn paws_reject(&self, tw: &TimeWait, seg: &Segment) -> bool {
         let (Some(stamp), Some(tsval)) = (tw.ts_recent_stamp_ns, Self::seen_tsval(tw, seg)) else {
             return false;
         };
@@ -60,7 +67,7 @@ impl LinuxPolicy {
         }
         // ... so does any TSval once ts_recent is too old to compare with (TCP_PAWS_WRAP).
         let age = seg.ts_ns - stamp;
-        if age >= PAWS_WRAP_NS {
+        if age >= self.paws_wrap_ns {
             return false;
         }
         // ... and any TSval when ts_recent is 0 (some stacks send TSval 0 in SYNs).
@@ -123,7 +130,7 @@ impl ServerPolicy for LinuxPolicy {
     }
 
     fn on_time_wait_segment(&self, tw: &TimeWait, seg: &Segment) -> TwJudgement {
-        let paws_reject = Self::paws_reject(tw, seg);
+        let paws_reject = self.paws_reject(tw, seg);
         let tsval = Self::seen_tsval(tw, seg);
         let rst = seg.flags.rst();
         let mut next = *tw;

@@ -3,8 +3,13 @@
 //! Only this module knows kernel rules; `flow` only asks.
 
 pub mod linux;
+pub mod no_timestamps;
+pub mod rfc7323;
+pub mod tw_recycle;
 
+use std::collections::HashMap;
 use std::fmt;
+use std::net::IpAddr;
 
 use crate::packet::Segment;
 
@@ -70,6 +75,8 @@ pub enum TwReason {
     InWindowAck,
     /// Any other out-of-window segment.
     OutOfWindow,
+    /// A policy whose TIME_WAIT never reopens for a SYN.
+    TimeWaitRefusesSyn,
 }
 
 impl TwReason {
@@ -85,6 +92,7 @@ impl TwReason {
             TwReason::InWindowRstIgnored => "in-window RST ignored (tcp_rfc1337=1)",
             TwReason::InWindowAck => "in-window ACK re-arms the TIME_WAIT timer",
             TwReason::OutOfWindow => "out-of-window segment",
+            TwReason::TimeWaitRefusesSyn => "TIME_WAIT refuses every SYN until 2MSL has passed",
         }
     }
 }
@@ -105,7 +113,41 @@ pub struct TwJudgement {
     pub reason: TwReason,
 }
 
-/// A server-side kernel behaviour for sockets in TIME_WAIT.
+/// What a server remembers per peer address across connections (tcp_tw_recycle's
+/// `inet_peer` / `tcp_metrics` timestamps): the latest TSval and when it was stored.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PeerMemory {
+    stamps: HashMap<IpAddr, PeerStamp>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerStamp {
+    pub tsval: u32,
+    pub stored_ns: i64,
+}
+
+impl PeerMemory {
+    pub fn get(&self, peer: IpAddr) -> Option<PeerStamp> {
+        self.stamps.get(&peer).copied()
+    }
+
+    pub fn set(&mut self, peer: IpAddr, stamp: PeerStamp) {
+        self.stamps.insert(peer, stamp);
+    }
+}
+
+/// The fate of a SYN that meets no socket for its tuple.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListenerJudgement {
+    /// The listener takes it (if there is one).
+    Accept,
+    /// Dropped without a reply: the per-peer PAWS check of tcp_tw_recycle
+    /// (TcpExtPAWSPassive).
+    PawsPassiveDrop,
+}
+
+/// A server-side kernel behaviour: how its TIME_WAIT sockets and its listener judge what
+/// arrives. Policies are pure: state comes in, the judgement and the next state go out.
 pub trait ServerPolicy {
     /// Name used on the command line and in reports.
     fn name(&self) -> &'static str;
@@ -119,4 +161,13 @@ pub trait ServerPolicy {
     fn expired(&self, tw: &TimeWait, now_ns: i64) -> bool;
     /// A segment from the peer arrives on the TIME_WAIT socket.
     fn on_time_wait_segment(&self, tw: &TimeWait, seg: &Segment) -> TwJudgement;
+    /// A SYN reaches the listener (no socket holds its tuple).
+    fn on_listener_syn(&self, _peers: &PeerMemory, _seg: &Segment) -> ListenerJudgement {
+        ListenerJudgement::Accept
+    }
+    /// The server's socket for a connection with `peer` enters TIME_WAIT.
+    fn on_time_wait_entry(&self, _peers: &mut PeerMemory, _peer: IpAddr, _tw: &TimeWait) {}
+    /// A connection completed its handshake with timestamps: lets a policy that remembers
+    /// peers refresh what it knows.
+    fn on_established(&self, _peers: &mut PeerMemory, _peer: IpAddr, _tsval: u32, _now_ns: i64) {}
 }

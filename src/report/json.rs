@@ -106,6 +106,8 @@ struct Verdicts {
     seq_reject: u64,
     no_listener: u64,
     unknown: u64,
+    /// tcp_tw_recycle policies only: SYNs dropped silently by the per-address check.
+    paws_passive_drop: u64,
 }
 
 #[derive(Serialize)]
@@ -129,6 +131,8 @@ struct KernelCounters {
     /// TcpExtTW: counted when a TIME_WAIT socket's timer is first armed
     /// (`__inet_twsk_schedule`), so it counts sockets entering TIME_WAIT, not expiries.
     TW: u64,
+    /// TcpExtPAWSPassive: tcp_tw_recycle's silent SYN drops (simulated policies only).
+    PAWSPassive: u64,
 }
 
 #[derive(Serialize)]
@@ -161,6 +165,7 @@ impl From<&VerdictCounts> for Verdicts {
             paws_reject: v.paws_reject,
             seq_reject: v.seq_reject,
             no_listener: v.no_listener,
+            paws_passive_drop: v.paws_passive_drop,
             unknown: v.unknown,
         }
     }
@@ -231,6 +236,7 @@ pub fn to_json(analysis: &Analysis) -> String {
             PassiveOpens: flow.counters.passive_opens,
             TCPACKSkippedTimeWait: flow.counters.ack_skipped_timewait,
             TW: tw.entered,
+            PAWSPassive: flow.counters.paws_passive,
         },
         time_wait: TimeWait {
             entered: tw.entered,

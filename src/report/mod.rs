@@ -3,7 +3,9 @@
 mod info;
 mod json;
 mod text;
+mod whatif;
 
 pub use info::{info_json, info_text, link_name};
 pub use json::to_json;
 pub use text::to_text;
+pub use whatif::{whatif_json, whatif_text};

@@ -44,7 +44,7 @@ pub fn to_text(analysis: &Analysis) -> PolarsResult<String> {
     };
     let _ = writeln!(
         out,
-        "policy {}{simulated} ({}{inferred}), TIME_WAIT {:.0} s",
+        "policy {}{simulated} ({}{inferred}), TIME_WAIT {} s",
         analysis.policy_name,
         analysis.settings,
         analysis.time_wait_len_ns as f64 / 1e9
@@ -62,8 +62,20 @@ pub fn to_text(analysis: &Analysis) -> PolarsResult<String> {
     let v = &syns.verdicts;
     let _ = writeln!(
         out,
-        "verdicts: accepted {}, paws_reject {}, seq_reject {}, no_listener {}, unknown {}",
-        v.accepted, v.paws_reject, v.seq_reject, v.no_listener, v.unknown
+        "verdicts: accepted {}, paws_reject {}, seq_reject {}, no_listener {}, unknown {}{}",
+        v.accepted,
+        v.paws_reject,
+        v.seq_reject,
+        v.no_listener,
+        v.unknown,
+        if v.paws_passive_drop > 0 {
+            format!(
+                ", paws_passive_drop {} (tcp_tw_recycle)",
+                v.paws_passive_drop
+            )
+        } else {
+            String::new()
+        }
     );
     let r = &syns.replies;
     let a = &syns.agreement;
@@ -80,10 +92,16 @@ pub fn to_text(analysis: &Analysis) -> PolarsResult<String> {
     );
     let _ = writeln!(
         out,
-        "server counters predicted: TcpExtPAWSTimewait {}, TcpPassiveOpens {}, TcpExtTCPACKSkippedTimeWait {}",
+        "server counters predicted: TcpExtPAWSTimewait {}, TcpPassiveOpens {}, TcpExtTCPACKSkippedTimeWait {}, TcpExtTW {}{}",
         flow.counters.paws_timewait,
         flow.counters.passive_opens,
-        flow.counters.ack_skipped_timewait
+        flow.counters.ack_skipped_timewait,
+        flow.time_wait.entered,
+        if flow.counters.paws_passive > 0 {
+            format!(", TcpExtPAWSPassive {}", flow.counters.paws_passive)
+        } else {
+            String::new()
+        }
     );
     for warning in &analysis.warnings {
         let _ = writeln!(out, "warning: {warning}");

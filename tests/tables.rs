@@ -51,6 +51,8 @@ fn analysis_of(pcap: &Path) -> Analysis {
         keep_rejected: 0,
         progress: None,
         keep_records: true,
+        port_range: pawscope::analysis::DEFAULT_PORT_RANGE,
+        client_time_wait_ns: 60_000_000_000,
     };
     analyze_files(&[pcap.to_path_buf()], &options).expect("analysis")
 }

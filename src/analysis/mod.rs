@@ -1,10 +1,12 @@
 //! The whole job: read a capture, decode, track, judge, and summarise.
 
 mod file_summary;
+mod ports;
 mod summary;
 mod whatif;
 
 pub use file_summary::{FileSummary, summarize_file};
+pub use ports::{ClientPorts, DEFAULT_PORT_RANGE, PortUsage};
 pub use summary::{Agreement, ReplyCounts, SynSummary, VerdictCounts};
 pub use whatif::{Comparison, Difference, PolicyOutcome, compare};
 
@@ -33,6 +35,10 @@ pub struct AnalyzeOptions<'p> {
     pub progress: Option<&'p dyn Fn(u64)>,
     /// Keep every SYN and incarnation record, for tables.
     pub keep_records: bool,
+    /// The clients' local port range (net.ipv4.ip_local_port_range).
+    pub port_range: (u16, u16),
+    /// How long a client that closes first holds its port in TIME_WAIT.
+    pub client_time_wait_ns: i64,
 }
 
 /// What each tracker feeds: the summary, and every record when tables are wanted.
@@ -40,6 +46,8 @@ pub struct AnalyzeOptions<'p> {
 pub struct AnalysisSink {
     pub summary: SynSummary,
     pub records: Option<TableRecords>,
+    pub ports: PortUsage,
+    client_time_wait_ns: i64,
 }
 
 impl RecordSink for AnalysisSink {
@@ -51,6 +59,7 @@ impl RecordSink for AnalysisSink {
     }
 
     fn incarnation(&mut self, incarnation: IncarnationRecord) {
+        self.ports.record(&incarnation, self.client_time_wait_ns);
         if let Some(records) = self.records.as_mut() {
             records.incarnation(incarnation);
         }
@@ -94,6 +103,8 @@ pub struct Analysis {
     pub records: Option<TableRecords>,
     /// The timestamp clocks behind each client address.
     pub nat: NatReport,
+    /// Ports each client address held toward each server endpoint.
+    pub ports: Vec<ClientPorts>,
     pub warnings: Vec<String>,
 }
 
@@ -128,6 +139,8 @@ pub fn judge_files(
             let sink = AnalysisSink {
                 summary: SynSummary::new(options.keep_rejected),
                 records: options.keep_records.then(TableRecords::default),
+                ports: PortUsage::default(),
+                client_time_wait_ns: options.client_time_wait_ns,
             };
             Tracker::new(*policy, options.server, sink)
         })
@@ -228,6 +241,9 @@ pub fn judge_files(
             flow,
             syns: sink.summary.finish(),
             records: sink.records,
+            ports: sink
+                .ports
+                .finish(options.port_range, options.client_time_wait_ns),
             nat: nat.clone(),
             warnings,
         });

@@ -155,6 +155,22 @@ struct JudgeArgs {
     /// both and keeps the one the server's observed replies agree with.
     #[arg(long, value_name = "auto|0|1", default_value = "auto", default_missing_value = "1", num_args = 0..=1)]
     rfc1337: Rfc1337,
+    /// The clients' local port range (net.ipv4.ip_local_port_range), to judge port exhaustion.
+    #[arg(long, value_name = "LO-HI", default_value = "32768-60999", value_parser = parse_port_range)]
+    port_range: (u16, u16),
+}
+
+fn parse_port_range(s: &str) -> Result<(u16, u16), String> {
+    let bad = || format!("`{s}` is not a port range like 32768-60999");
+    let (lo, hi) = s.split_once('-').ok_or_else(bad)?;
+    let (lo, hi): (u16, u16) = (
+        lo.trim().parse().map_err(|_| bad())?,
+        hi.trim().parse().map_err(|_| bad())?,
+    );
+    if lo == 0 || lo > hi {
+        return Err(bad());
+    }
+    Ok((lo, hi))
 }
 
 impl JudgeArgs {
@@ -211,6 +227,8 @@ impl JudgeArgs {
                 .enabled()
                 .then_some(&report_progress as &dyn Fn(u64)),
             keep_records,
+            port_range: self.port_range,
+            client_time_wait_ns: (self.tw_len * 1e9).round() as i64,
         };
         let result = judge_files(&self.captures, &groups, &options);
         progress.clear();

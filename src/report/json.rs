@@ -32,7 +32,29 @@ struct Report<'a> {
     time_wait: TimeWait,
     /// Per client address (toward each server address): its timestamp clocks.
     nat: Vec<NatAddress>,
+    /// Per client address and server endpoint: local ports held against the port range.
+    ports: Vec<PortsJson>,
     warnings: &'a [String],
+}
+
+#[derive(Serialize)]
+struct PortsJson {
+    client_address: String,
+    server: String,
+    port_range_size: u32,
+    connections: u64,
+    /// Connections the client closed first (it then holds the port in TIME_WAIT).
+    client_time_waits: u64,
+    /// Connections that negotiated timestamps (tcp_tw_reuse only helps with them).
+    ts_negotiated: u64,
+    peak_ports_in_use: u32,
+    peak_time: Option<String>,
+    /// When the ports held first filled the range (the next connect() fails), or null.
+    exhausted_at: Option<String>,
+    /// Most connections started in any 10 s, per second.
+    peak_rate_per_s: f64,
+    /// Port range size / TIME_WAIT length: what a client closing first can sustain.
+    sustainable_rate_per_s: f64,
 }
 
 #[derive(Serialize)]
@@ -268,6 +290,23 @@ pub fn to_json(analysis: &Analysis) -> String {
                 segments_without_ts: a.clocks.segments_without_ts,
                 ts_decreases: a.clocks.decreases,
                 syn_ts_decreases: a.clocks.syn_decreases,
+            })
+            .collect(),
+        ports: analysis
+            .ports
+            .iter()
+            .map(|p| PortsJson {
+                client_address: p.client.to_string(),
+                server: p.server.to_string(),
+                port_range_size: p.range_size,
+                connections: p.connections,
+                client_time_waits: p.client_time_waits,
+                ts_negotiated: p.ts_negotiated,
+                peak_ports_in_use: p.peak_in_use,
+                peak_time: p.peak_ns.map(rfc3339),
+                exhausted_at: p.exhausted_ns.map(rfc3339),
+                peak_rate_per_s: p.peak_rate_per_s,
+                sustainable_rate_per_s: p.sustainable_rate_per_s,
             })
             .collect(),
         warnings: &analysis.warnings,

@@ -36,88 +36,49 @@ pub struct ClientPorts {
     pub sustainable_rate_per_s: f64,
 }
 
+/// One connection's hold on a client port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct HeldPort {
+    taken_ns: i64,
+    /// `None`: still held when the capture ended.
+    released_ns: Option<i64>,
+    client_time_wait: bool,
+    ts_negotiated: bool,
+}
+
 /// Collects, per (client address, server endpoint), when each port was taken and released.
 #[derive(Debug, Clone, Default)]
 pub struct PortUsage {
-    /// (start, release, left client TIME_WAIT, timestamps negotiated) per connection.
-    held: HashMap<(IpAddr, SocketAddr), Vec<(i64, Option<i64>, bool, bool)>>,
+    held: HashMap<(IpAddr, SocketAddr), Vec<HeldPort>>,
 }
 
 impl PortUsage {
     /// `client_time_wait_ns`: how long the client holds a port after closing first.
     pub fn record(&mut self, incarnation: &IncarnationRecord, client_time_wait_ns: i64) {
-        let client_tw = incarnation.time_wait_holder == TimeWaitHolder::Client;
-        let release = match (
-            client_tw,
-            incarnation.time_wait_start_ns,
-            incarnation.end_ns,
-        ) {
-            (true, Some(start), _) => Some(start + client_time_wait_ns),
-            (_, _, end) => end,
+        let client_time_wait = incarnation.time_wait_holder == TimeWaitHolder::Client;
+        let released_ns = match (client_time_wait, incarnation.time_wait_start_ns) {
+            (true, Some(start)) => Some(start + client_time_wait_ns),
+            _ => incarnation.end_ns,
         };
         self.held
             .entry((incarnation.tuple.client.ip(), incarnation.tuple.server))
             .or_default()
-            .push((
-                incarnation.syn_ns,
-                release,
-                client_tw,
-                incarnation.ts_negotiated,
-            ));
+            .push(HeldPort {
+                taken_ns: incarnation.syn_ns,
+                released_ns,
+                client_time_wait,
+                ts_negotiated: incarnation.ts_negotiated,
+            });
     }
 
     /// Per client address and server endpoint, busiest first.
     pub fn finish(self, port_range: (u16, u16), time_wait_ns: i64) -> Vec<ClientPorts> {
         let range_size = u32::from(port_range.1.saturating_sub(port_range.0)) + 1;
-        let window_secs = time_wait_ns as f64 / 1e9;
         let mut out: Vec<ClientPorts> = self
             .held
             .into_iter()
-            .map(|((client, server), mut held)| {
-                held.sort_by_key(|h| h.0);
-                // Sweep: +1 when a port is taken, -1 when released (releases first on ties).
-                let mut events: Vec<(i64, i32)> = Vec::with_capacity(held.len() * 2);
-                for (start, release, _, _) in &held {
-                    events.push((*start, 1));
-                    if let Some(release) = release {
-                        events.push((*release, -1));
-                    }
-                }
-                events.sort();
-                let (mut in_use, mut peak, mut peak_ns, mut exhausted_ns) =
-                    (0i64, 0i64, None, None);
-                for (at, delta) in events {
-                    in_use += i64::from(delta);
-                    if in_use > peak {
-                        peak = in_use;
-                        peak_ns = Some(at);
-                    }
-                    if exhausted_ns.is_none() && in_use >= i64::from(range_size) {
-                        exhausted_ns = Some(at);
-                    }
-                }
-                let starts: Vec<i64> = held.iter().map(|h| h.0).collect();
-                let mut busiest = 0usize;
-                let mut first = 0usize;
-                for (last, at) in starts.iter().enumerate() {
-                    while starts[first] + RATE_WINDOW_NS <= *at {
-                        first += 1;
-                    }
-                    busiest = busiest.max(last + 1 - first);
-                }
-                ClientPorts {
-                    client,
-                    server,
-                    range_size,
-                    connections: held.len() as u64,
-                    client_time_waits: held.iter().filter(|h| h.2).count() as u64,
-                    ts_negotiated: held.iter().filter(|h| h.3).count() as u64,
-                    peak_in_use: peak as u32,
-                    peak_ns,
-                    exhausted_ns,
-                    peak_rate_per_s: busiest as f64 / (RATE_WINDOW_NS as f64 / 1e9),
-                    sustainable_rate_per_s: f64::from(range_size) / window_secs,
-                }
+            .map(|((client, server), held)| {
+                client_ports(client, server, held, range_size, time_wait_ns)
             })
             .collect();
         out.sort_by(|a, b| {
@@ -126,5 +87,57 @@ impl PortUsage {
                 .then((a.client, a.server).cmp(&(b.client, b.server)))
         });
         out
+    }
+}
+
+fn client_ports(
+    client: IpAddr,
+    server: SocketAddr,
+    mut held: Vec<HeldPort>,
+    range_size: u32,
+    time_wait_ns: i64,
+) -> ClientPorts {
+    held.sort_by_key(|h| h.taken_ns);
+    // Sweep: +1 when a port is taken, -1 when released (releases first on ties).
+    let mut events: Vec<(i64, i32)> = Vec::with_capacity(held.len() * 2);
+    for hold in &held {
+        events.push((hold.taken_ns, 1));
+        if let Some(released) = hold.released_ns {
+            events.push((released, -1));
+        }
+    }
+    events.sort();
+    let (mut in_use, mut peak, mut peak_ns, mut exhausted_ns) = (0i64, 0i64, None, None);
+    for (at, delta) in events {
+        in_use += i64::from(delta);
+        if in_use > peak {
+            peak = in_use;
+            peak_ns = Some(at);
+        }
+        if exhausted_ns.is_none() && in_use >= i64::from(range_size) {
+            exhausted_ns = Some(at);
+        }
+    }
+    // The busiest 10 s of connection starts.
+    let mut busiest = 0usize;
+    let mut first = 0usize;
+    for (last, hold) in held.iter().enumerate() {
+        while held[first].taken_ns + RATE_WINDOW_NS <= hold.taken_ns {
+            first += 1;
+        }
+        busiest = busiest.max(last + 1 - first);
+    }
+    ClientPorts {
+        client,
+        server,
+        range_size,
+        connections: held.len() as u64,
+        client_time_waits: held.iter().filter(|h| h.client_time_wait).count() as u64,
+        ts_negotiated: held.iter().filter(|h| h.ts_negotiated).count() as u64,
+        peak_in_use: u32::try_from(peak).unwrap_or(u32::MAX),
+        peak_ns,
+        exhausted_ns,
+        peak_rate_per_s: busiest as f64 / (RATE_WINDOW_NS as f64 / 1e9),
+        sustainable_rate_per_s: f64::from(range_size) / (time_wait_ns as f64 / 1e9),
     }
 }

@@ -152,3 +152,17 @@ fn tcp_rfc1337_is_inferred_from_the_replies() {
     }
     assert!(checked >= 3, "too few samples with PAWS rejects: {checked}");
 }
+
+#[test]
+fn connect_attempts_match_what_the_clients_saw() {
+    for (name, pcap, truth) in samples() {
+        let report = analyze_json(&pcap, &[]);
+        let attempts = &report["attempts"];
+        let clients = &truth["clients"];
+        // Every successful connect went through the server: exact.
+        assert_eq!(attempts["established"], clients["successes"], "{name}");
+        // Failed connects whose SYNs never left the client or the NAT are not in the capture.
+        assert!(attempts["total"].as_u64() <= clients["attempts"].as_u64(), "{name}");
+        assert!(attempts["failed"].as_u64() <= clients["failures"].as_u64(), "{name}");
+    }
+}

@@ -1,10 +1,12 @@
 //! The whole job: read a capture, decode, track, judge, and summarise.
 
+mod attempt_tally;
 mod file_summary;
 mod ports;
 mod summary;
 mod whatif;
 
+pub use attempt_tally::AttemptTotals;
 pub use file_summary::{FileSummary, summarize_file};
 pub use ports::{ClientPorts, DEFAULT_PORT_RANGE, PortUsage};
 pub use summary::{Agreement, ReplyCounts, SynSummary, VerdictCounts};

@@ -1,6 +1,9 @@
 //! Aggregates judged SYNs: verdicts, observed replies, and how well they agree.
 
-use crate::flow::{ObservedReply, RecordSink, SynRecord, Verdict};
+use std::collections::HashMap;
+
+use super::attempt_tally::{AttemptTally, AttemptTotals};
+use crate::flow::{ObservedReply, RecordSink, SynRecord, TupleKey, Verdict};
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct VerdictCounts {
@@ -53,6 +56,13 @@ pub struct SynSummary {
     /// The newest rejected SYNs, newest first, at most `keep_rejected` of them.
     pub rejected: Vec<SynRecord>,
     keep_rejected: usize,
+    /// Rejected or dropped SYNs per tuple, and the time span they cover.
+    pub rejects_by_tuple: HashMap<TupleKey, u64>,
+    pub first_reject_ns: Option<i64>,
+    pub last_reject_ns: Option<i64>,
+    attempts: AttemptTally,
+    /// Set by `finish`.
+    pub attempt_totals: AttemptTotals,
 }
 
 impl SynSummary {
@@ -63,9 +73,10 @@ impl SynSummary {
         }
     }
 
-    /// Orders and trims the kept rejected SYNs.
+    /// Orders and trims the kept rejected SYNs, and closes the open attempts.
     pub fn finish(mut self) -> Self {
         self.trim_rejected();
+        self.attempt_totals = std::mem::take(&mut self.attempts).finish();
         self
     }
 
@@ -116,6 +127,16 @@ impl RecordSink for SynSummary {
             agreement.reply_not_as_predicted += 1;
         }
 
+        self.attempts.add(&syn);
+        if matches!(
+            syn.verdict,
+            Verdict::PawsReject | Verdict::SeqReject | Verdict::PawsPassiveDrop
+        ) {
+            *self.rejects_by_tuple.entry(syn.tuple).or_insert(0) += 1;
+            self.first_reject_ns =
+                Some(self.first_reject_ns.map_or(syn.ts_ns, |t| t.min(syn.ts_ns)));
+            self.last_reject_ns = Some(self.last_reject_ns.map_or(syn.ts_ns, |t| t.max(syn.ts_ns)));
+        }
         if syn.verdict.is_reject() && self.keep_rejected > 0 {
             self.rejected.push(syn);
             // Records arrive nearly in time order; trimming in batches keeps memory bounded.

@@ -25,6 +25,8 @@ struct Report<'a> {
     /// Distinct 4-tuples that carried a SYN.
     tuples: u64,
     syn: Syn,
+    /// Client connect attempts (SYNs chained across retransmissions and NAT port moves).
+    attempts: AttemptsJson,
     reuse: Reuse,
     verdicts: Verdicts,
     agreement: AgreementJson,
@@ -105,6 +107,19 @@ struct Syn {
     total: u64,
     retransmissions: u64,
     replies: Replies,
+}
+
+#[derive(Serialize)]
+struct AttemptsJson {
+    total: u64,
+    established: u64,
+    failed: u64,
+    /// Failed attempts that had a SYN rejected by TIME_WAIT.
+    failed_after_reject: u64,
+    /// Established only after a SYN was rejected: the delay PAWS cost.
+    delayed: u64,
+    delay_mean_ms: Option<f64>,
+    delay_max_ms: Option<f64>,
 }
 
 #[derive(Serialize)]
@@ -246,6 +261,19 @@ pub fn to_json(analysis: &Analysis) -> String {
             total: flow.syn_total,
             retransmissions: flow.syn_retransmissions,
             replies: (&analysis.syns.replies).into(),
+        },
+        attempts: {
+            let a = &analysis.syns.attempt_totals;
+            AttemptsJson {
+                total: a.attempts,
+                established: a.established,
+                failed: a.failed,
+                failed_after_reject: a.failed_after_reject,
+                delayed: a.delayed,
+                delay_mean_ms: (a.delayed > 0)
+                    .then(|| a.delay_total_ns as f64 / a.delayed as f64 / 1e6),
+                delay_max_ms: (a.delayed > 0).then(|| a.delay_max_ns as f64 / 1e6),
+            }
         },
         reuse: Reuse {
             within_2msl: flow.reuse_within_2msl,

@@ -121,11 +121,18 @@ pub fn chain_attempts(syns: &[SynRecord]) -> (Vec<Attempt>, Vec<u64>) {
 
 /// Could `next` be a retransmission of `previous` by the same host?
 fn same_sender(previous: &SynRecord, next: &SynRecord) -> bool {
-    let elapsed = next.ts_ns - previous.ts_ns;
+    same_clock((previous.ts_ns, previous.tsval), (next.ts_ns, next.tsval))
+}
+
+/// Could two SYNs (time, TSval), in either order, be one host's SYN and its retransmission:
+/// close enough in time, and with a TSval that advanced no faster than a 1 kHz clock would?
+pub fn same_clock(a: (i64, Option<u32>), b: (i64, Option<u32>)) -> bool {
+    let (previous, next) = if a.0 <= b.0 { (a, b) } else { (b, a) };
+    let elapsed = next.0 - previous.0;
     if elapsed > MAX_RETRANSMISSION_SPAN_NS {
         return false;
     }
-    match (previous.tsval, next.tsval) {
+    match (previous.1, next.1) {
         (Some(a), Some(b)) => {
             let ticks = i64::from(ts_diff(b, a));
             (0..=elapsed / 1_000_000 + TS_CLOCK_SLACK).contains(&ticks)

@@ -5,7 +5,7 @@ mod attempts;
 mod frames;
 mod write;
 
-pub use attempts::{Attempt, Outcome, chain_attempts};
+pub use attempts::{Attempt, Outcome, chain_attempts, same_clock};
 pub use frames::{TABLE_NAMES, Tables, attempts_frame, connections_frame, reuse_frame, syns_frame};
 pub use write::{TableFormat, WriteError, write_tables};
 

@@ -1,0 +1,98 @@
+//! Connect attempts counted as SYNs stream past (the `attempts` table without keeping its
+//! rows): how many connects the server let through, how many PAWS delayed, how many failed.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+
+use crate::flow::{SynRecord, Verdict};
+use crate::table::same_clock;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct OpenAttempt {
+    first_ns: i64,
+    last_ns: i64,
+    last_tsval: Option<u32>,
+    established_ns: Option<i64>,
+    rejected_syns: u32,
+}
+
+/// What became of the connect attempts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AttemptTotals {
+    pub attempts: u64,
+    pub established: u64,
+    /// Attempts none of whose SYNs led to a completed handshake.
+    pub failed: u64,
+    /// Failed attempts that had at least one SYN rejected by TIME_WAIT.
+    pub failed_after_reject: u64,
+    /// Established attempts that had at least one SYN rejected first: PAWS delayed them.
+    pub delayed: u64,
+    /// Total and worst time those delayed attempts took to establish.
+    pub delay_total_ns: i64,
+    pub delay_max_ns: i64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AttemptTally {
+    open: HashMap<(IpAddr, SocketAddr, u32), OpenAttempt>,
+    totals: AttemptTotals,
+}
+
+impl AttemptTally {
+    pub fn add(&mut self, syn: &SynRecord) {
+        let key = (syn.tuple.client.ip(), syn.tuple.server, syn.isn);
+        let same = self.open.get(&key).is_some_and(|open| {
+            same_clock((open.last_ns, open.last_tsval), (syn.ts_ns, syn.tsval))
+        });
+        if !same && let Some(done) = self.open.remove(&key) {
+            self.close(done);
+        }
+        let open = self.open.entry(key).or_insert(OpenAttempt {
+            first_ns: syn.ts_ns,
+            last_ns: syn.ts_ns,
+            last_tsval: syn.tsval,
+            established_ns: None,
+            rejected_syns: 0,
+        });
+        // SYNs may arrive out of time order (each waits for its own reply window).
+        open.first_ns = open.first_ns.min(syn.ts_ns);
+        if syn.ts_ns >= open.last_ns {
+            open.last_ns = syn.ts_ns;
+            open.last_tsval = syn.tsval.or(open.last_tsval);
+        }
+        if let Some(at) = syn.established_ns {
+            open.established_ns = Some(open.established_ns.map_or(at, |t| t.min(at)));
+        }
+        if matches!(syn.verdict, Verdict::PawsReject | Verdict::SeqReject) {
+            open.rejected_syns += 1;
+        }
+    }
+
+    fn close(&mut self, attempt: OpenAttempt) {
+        let totals = &mut self.totals;
+        totals.attempts += 1;
+        match attempt.established_ns {
+            Some(at) => {
+                totals.established += 1;
+                if attempt.rejected_syns > 0 {
+                    let delay = at - attempt.first_ns;
+                    totals.delayed += 1;
+                    totals.delay_total_ns += delay;
+                    totals.delay_max_ns = totals.delay_max_ns.max(delay);
+                }
+            }
+            None => {
+                totals.failed += 1;
+                totals.failed_after_reject += u64::from(attempt.rejected_syns > 0);
+            }
+        }
+    }
+
+    pub fn finish(mut self) -> AttemptTotals {
+        let open: Vec<OpenAttempt> = self.open.drain().map(|(_, a)| a).collect();
+        for attempt in open {
+            self.close(attempt);
+        }
+        self.totals
+    }
+}

@@ -162,7 +162,13 @@ fn connect_attempts_match_what_the_clients_saw() {
         // Every successful connect went through the server: exact.
         assert_eq!(attempts["established"], clients["successes"], "{name}");
         // Failed connects whose SYNs never left the client or the NAT are not in the capture.
-        assert!(attempts["total"].as_u64() <= clients["attempts"].as_u64(), "{name}");
-        assert!(attempts["failed"].as_u64() <= clients["failures"].as_u64(), "{name}");
+        assert!(
+            attempts["total"].as_u64() <= clients["attempts"].as_u64(),
+            "{name}"
+        );
+        assert!(
+            attempts["failed"].as_u64() <= clients["failures"].as_u64(),
+            "{name}"
+        );
     }
 }

@@ -2,12 +2,14 @@
 
 mod attempt_tally;
 mod file_summary;
+mod findings;
 mod ports;
 mod summary;
 mod whatif;
 
 pub use attempt_tally::AttemptTotals;
 pub use file_summary::{FileSummary, summarize_file};
+pub use findings::{Finding, Severity, findings, findings_text};
 pub use ports::{ClientPorts, DEFAULT_PORT_RANGE, PortUsage};
 pub use summary::{Agreement, ReplyCounts, SynSummary, VerdictCounts};
 pub use whatif::{Comparison, Difference, PolicyOutcome, compare};

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::analysis::{Agreement, Analysis, ReplyCounts, VerdictCounts};
+use crate::analysis::{Agreement, Analysis, ReplyCounts, VerdictCounts, findings};
 use crate::nat::ClockModel;
 use crate::timefmt::rfc3339;
 
@@ -36,7 +36,18 @@ struct Report<'a> {
     nat: Vec<NatAddress>,
     /// Per client address and server endpoint: local ports held against the port range.
     ports: Vec<PortsJson>,
+    /// What went wrong, most severe first, with evidence and advice.
+    findings: Vec<FindingJson>,
     warnings: &'a [String],
+}
+
+#[derive(Serialize)]
+struct FindingJson {
+    id: &'static str,
+    severity: &'static str,
+    title: String,
+    evidence: Vec<String>,
+    advice: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -335,6 +346,16 @@ pub fn to_json(analysis: &Analysis) -> String {
                 exhausted_at: p.exhausted_ns.map(rfc3339),
                 peak_rate_per_s: p.peak_rate_per_s,
                 sustainable_rate_per_s: p.sustainable_rate_per_s,
+            })
+            .collect(),
+        findings: findings(analysis)
+            .into_iter()
+            .map(|f| FindingJson {
+                id: f.id,
+                severity: f.severity.key(),
+                title: f.title,
+                evidence: f.evidence,
+                advice: f.advice,
             })
             .collect(),
         warnings: &analysis.warnings,

@@ -4,7 +4,7 @@ use std::fmt::Write;
 
 use polars::prelude::*;
 
-use crate::analysis::Analysis;
+use crate::analysis::{Analysis, findings, findings_text};
 use crate::table::{chain_attempts, syns_frame};
 use crate::timefmt::rfc3339;
 
@@ -106,6 +106,8 @@ pub fn to_text(analysis: &Analysis) -> PolarsResult<String> {
     for warning in &analysis.warnings {
         let _ = writeln!(out, "warning: {warning}");
     }
+    let _ = writeln!(out, "\nfindings:");
+    out.push_str(&findings_text(&findings(analysis)));
     if !syns.rejected.is_empty() {
         let _ = writeln!(out, "\nrejected SYNs, newest first:");
         // The same rows `export` writes to the syns table.

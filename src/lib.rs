@@ -6,9 +6,11 @@
 
 pub mod analysis;
 pub mod capture;
+pub mod chart;
 pub mod cli;
 pub mod flow;
 pub mod nat;
+pub mod output;
 pub mod packet;
 pub mod policy;
 pub mod report;

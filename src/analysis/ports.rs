@@ -71,6 +71,22 @@ impl PortUsage {
             });
     }
 
+    /// Ports held by `client` toward `server` after every change, in time order.
+    pub fn occupancy(&self, client: IpAddr, server: SocketAddr) -> Vec<(i64, u32)> {
+        let Some(held) = self.held.get(&(client, server)) else {
+            return Vec::new();
+        };
+        let mut in_use = 0i64;
+        let events = take_and_release(held);
+        events
+            .into_iter()
+            .map(|(at, delta)| {
+                in_use += i64::from(delta);
+                (at, u32::try_from(in_use).unwrap_or(0))
+            })
+            .collect()
+    }
+
     /// Per client address and server endpoint, busiest first.
     pub fn finish(self, port_range: (u16, u16), time_wait_ns: i64) -> Vec<ClientPorts> {
         let range_size = u32::from(port_range.1.saturating_sub(port_range.0)) + 1;
@@ -90,6 +106,19 @@ impl PortUsage {
     }
 }
 
+/// +1 when a port is taken, -1 when it is released, in time order (releases first on ties).
+fn take_and_release(held: &[HeldPort]) -> Vec<(i64, i32)> {
+    let mut events: Vec<(i64, i32)> = Vec::with_capacity(held.len() * 2);
+    for hold in held {
+        events.push((hold.taken_ns, 1));
+        if let Some(released) = hold.released_ns {
+            events.push((released, -1));
+        }
+    }
+    events.sort();
+    events
+}
+
 fn client_ports(
     client: IpAddr,
     server: SocketAddr,
@@ -98,15 +127,7 @@ fn client_ports(
     time_wait_ns: i64,
 ) -> ClientPorts {
     held.sort_by_key(|h| h.taken_ns);
-    // Sweep: +1 when a port is taken, -1 when released (releases first on ties).
-    let mut events: Vec<(i64, i32)> = Vec::with_capacity(held.len() * 2);
-    for hold in &held {
-        events.push((hold.taken_ns, 1));
-        if let Some(released) = hold.released_ns {
-            events.push((released, -1));
-        }
-    }
-    events.sort();
+    let events = take_and_release(&held);
     let (mut in_use, mut peak, mut peak_ns, mut exhausted_ns) = (0i64, 0i64, None, None);
     for (at, delta) in events {
         in_use += i64::from(delta);

@@ -14,13 +14,19 @@ use clap::{Parser, Subcommand, ValueEnum};
 use polars::prelude::DataFrame;
 
 use crate::analysis::{Analysis, AnalyzeOptions, compare, judge_files, summarize_file};
+use crate::chart::{
+    Chart, all_charts, outcome_chart, port_chart, render_png, render_svg, timeline_chart,
+    timestamp_chart,
+};
+use crate::output::{StagedFiles, write_file};
 use crate::policy::ServerPolicy;
 use crate::policy::linux::LinuxPolicy;
 use crate::policy::no_timestamps::NoTimestampsPolicy;
 use crate::policy::rfc7323::Rfc7323Policy;
 use crate::policy::tw_recycle::TwRecyclePolicy;
+use crate::report::{ReportChart, chart_title, report_html, report_markdown};
 use crate::report::{info_json, info_text, to_json, to_text, whatif_json, whatif_text};
-use crate::table::{TABLE_NAMES, TableFormat, Tables, write_tables};
+use crate::table::{TABLE_NAMES, TableFormat, Tables, stage_tables, write_tables};
 
 /// Exit status for bad input (unreadable or invalid capture): distinct from clap's usage error.
 const EXIT_BAD_INPUT: u8 = 2;
@@ -42,6 +48,10 @@ enum Command {
     Analyze(AnalyzeArgs),
     /// Judge one capture under several kernels' rules, side by side.
     Whatif(WhatifArgs),
+    /// Write an incident report: report.html, report.md, the charts and the tables.
+    Report(ReportArgs),
+    /// Draw one chart to a PNG or SVG file.
+    Chart(ChartArgs),
     /// Write the evidence as tables (connections, syns, attempts, reuse) for other tools.
     Export(ExportArgs),
     /// Describe capture files: format, interfaces, packets, times, what they carry.
@@ -117,6 +127,45 @@ struct WhatifArgs {
     /// How many differently judged SYNs the text lists (newest first).
     #[arg(long, value_name = "N", default_value_t = 20)]
     top: usize,
+}
+
+#[derive(clap::Args, Debug)]
+struct ReportArgs {
+    #[command(flatten)]
+    judge: JudgeArgs,
+    /// Which kernel's rules judge the SYNs.
+    #[arg(long, value_enum, default_value = "linux")]
+    policy: PolicyName,
+    /// Directory the report is written to (created if missing).
+    #[arg(short = 'o', long = "out", value_name = "DIR")]
+    out: PathBuf,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+enum ChartKind {
+    /// TSval against time for the busiest client address, one colour per clock.
+    Timestamps,
+    /// One lane per busy tuple: connections, TIME_WAIT, SYNs by verdict.
+    Timeline,
+    /// Connect attempts per second by outcome, and time to establish.
+    Outcomes,
+    /// Client ports held against the port range.
+    Ports,
+}
+
+#[derive(clap::Args, Debug)]
+struct ChartArgs {
+    #[command(flatten)]
+    judge: JudgeArgs,
+    /// Which kernel's rules judge the SYNs.
+    #[arg(long, value_enum, default_value = "linux")]
+    policy: PolicyName,
+    /// Which chart.
+    #[arg(long, value_enum)]
+    kind: ChartKind,
+    /// The file to write: `.png` or `.svg`.
+    #[arg(short = 'o', long = "out", value_name = "FILE")]
+    out: PathBuf,
 }
 
 #[derive(clap::Args, Debug)]
@@ -238,6 +287,10 @@ impl JudgeArgs {
         })
     }
 
+    fn client_time_wait_ns(&self) -> i64 {
+        (self.tw_len * 1e9).round() as i64
+    }
+
     fn analyze(
         &self,
         name: PolicyName,
@@ -261,6 +314,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Analyze(args) => analyze(args),
         Command::Export(args) => export(args),
         Command::Whatif(args) => whatif(args),
+        Command::Report(args) => report(args),
+        Command::Chart(args) => chart(args),
         Command::Info(args) => info(args),
     }
 }
@@ -322,6 +377,114 @@ fn whatif(args: WhatifArgs) -> ExitCode {
     };
     let _ = std::io::stdout().lock().write_all(output.as_bytes());
     ExitCode::SUCCESS
+}
+
+fn report(args: ReportArgs) -> ExitCode {
+    let analysis = match args.judge.analyze(args.policy, 0, true) {
+        Ok(analysis) => analysis,
+        Err(code) => return code,
+    };
+    for warning in &analysis.warnings {
+        eprintln!("pawscope: warning: {warning}");
+    }
+    match write_report(&analysis, &args.out, args.judge.client_time_wait_ns()) {
+        Ok(paths) => {
+            eprintln!(
+                "pawscope: wrote {} files to {}",
+                paths.len(),
+                args.out.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("pawscope: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Everything the report needs, staged and committed together.
+fn write_report(
+    analysis: &Analysis,
+    dir: &std::path::Path,
+    client_time_wait_ns: i64,
+) -> Result<Vec<PathBuf>, String> {
+    let charts = all_charts(analysis, client_time_wait_ns);
+    let mut staged = StagedFiles::new(dir).map_err(|e| e.to_string())?;
+    let mut svgs = Vec::with_capacity(charts.len());
+    for chart in &charts {
+        let svg = render_svg(chart)?;
+        let png = render_png(chart)?;
+        staged
+            .stage_bytes(&format!("{}.svg", chart.kind()), svg.as_bytes())
+            .map_err(|e| e.to_string())?;
+        staged
+            .stage_bytes(&format!("{}.png", chart.kind()), &png)
+            .map_err(|e| e.to_string())?;
+        svgs.push(svg);
+    }
+    let placed: Vec<ReportChart<'_>> = charts
+        .iter()
+        .zip(&svgs)
+        .map(|(chart, svg)| ReportChart {
+            chart,
+            title: chart_title(chart),
+            svg,
+            png_name: format!("{}.png", chart.kind()),
+        })
+        .collect();
+    staged
+        .stage_bytes("report.html", report_html(analysis, &placed).as_bytes())
+        .map_err(|e| e.to_string())?;
+    staged
+        .stage_bytes("report.md", report_markdown(analysis, &placed).as_bytes())
+        .map_err(|e| e.to_string())?;
+    let records = analysis.records.clone().unwrap_or_default();
+    let tables = Tables::build(&records.syns, &records.incarnations, &analysis.nat)
+        .map_err(|e| format!("building tables: {e}"))?;
+    let mut frames: Vec<(&str, DataFrame)> = TABLE_NAMES
+        .iter()
+        .filter_map(|name| tables.get(name).map(|df| (*name, df.clone())))
+        .collect();
+    stage_tables(&mut staged, &mut frames, TableFormat::Parquet).map_err(|e| e.to_string())?;
+    staged.commit().map_err(|e| e.to_string())
+}
+
+fn chart(args: ChartArgs) -> ExitCode {
+    let analysis = match args.judge.analyze(args.policy, 0, true) {
+        Ok(analysis) => analysis,
+        Err(code) => return code,
+    };
+    let tw = args.judge.client_time_wait_ns();
+    let chart = match args.kind {
+        ChartKind::Timestamps => match timestamp_chart(&analysis) {
+            Some(c) => Chart::Timestamps(c),
+            None => {
+                eprintln!("pawscope: no client address sent TCP timestamps: nothing to draw");
+                return ExitCode::FAILURE;
+            }
+        },
+        ChartKind::Timeline => Chart::Timeline(timeline_chart(&analysis)),
+        ChartKind::Outcomes => Chart::Outcomes(outcome_chart(&analysis)),
+        ChartKind::Ports => Chart::Ports(port_chart(&analysis, tw)),
+    };
+    let svg = args
+        .out
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("svg"));
+    let bytes = if svg {
+        render_svg(&chart).map(String::into_bytes)
+    } else {
+        render_png(&chart)
+    };
+    let result = bytes.and_then(|b| write_file(&args.out, &b).map_err(|e| e.to_string()));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("pawscope: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn export(args: ExportArgs) -> ExitCode {

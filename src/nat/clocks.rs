@@ -175,8 +175,8 @@ pub struct AddressClocks {
 }
 
 impl AddressClocks {
-    /// Adds one segment's point (`syn_isn`: the ISN when it is a SYN); returns the decrease
-    /// it shows, if any.
+    /// Adds one segment's point (`syn_isn`: the ISN when it is a SYN); returns the clock it
+    /// joined (none without a TSval) and the decrease it shows, if any.
     pub fn add(
         &mut self,
         ts_ns: i64,
@@ -184,12 +184,12 @@ impl AddressClocks {
         tsval: Option<u32>,
         syn_isn: Option<u32>,
         window_ns: i64,
-    ) -> Option<TsDecrease> {
+    ) -> (Option<u32>, Option<TsDecrease>) {
         let syn = syn_isn.is_some();
         self.syns += u64::from(syn);
         let Some(tsval) = tsval else {
             self.segments_without_ts += 1;
-            return None;
+            return (None, None);
         };
         self.segments_with_ts += 1;
         let nearest = self
@@ -230,7 +230,7 @@ impl AddressClocks {
             _ => None,
         };
         self.last = Some((ts_ns, port, tsval, clock));
-        decrease
+        (Some(clock), decrease)
     }
 
     /// Whether clocks here stand for hosts or for connections: when (nearly) every clock
@@ -323,6 +323,7 @@ mod tests {
         clocks.add(0, 40000, Some(900_000), Some(1), WINDOW);
         let event = clocks
             .add(MS, 40001, Some(1_000), Some(2), WINDOW)
+            .1
             .expect("decrease");
         assert_eq!((event.previous_clock, event.clock), (1, 2));
         assert_eq!((event.previous_tsval, event.tsval), (900_000, 1_000));
@@ -330,6 +331,7 @@ mod tests {
         assert!(
             clocks
                 .add(WINDOW + 2 * MS, 40002, Some(500), Some(3), WINDOW)
+                .1
                 .is_none()
         );
     }

@@ -20,6 +20,9 @@ pub struct NatClocks {
     window_ns: i64,
     /// Every decrease, when tables are wanted.
     events: Option<Vec<AddressEvent>>,
+    /// The clock of every SYN with a TSval, by (client, server address, ISN), when tables
+    /// or charts are wanted.
+    syn_clocks: Option<HashMap<(IpAddr, IpAddr, u32), u32>>,
 }
 
 /// A decrease and the address pair it was seen on.
@@ -50,6 +53,7 @@ pub struct NatReport {
     /// Addresses that sent SYNs, busiest first.
     pub addresses: Vec<AddressReport>,
     pub events: Option<Vec<AddressEvent>>,
+    pub syn_clocks: Option<HashMap<(IpAddr, IpAddr, u32), u32>>,
 }
 
 impl NatClocks {
@@ -58,18 +62,22 @@ impl NatClocks {
             pairs: HashMap::new(),
             window_ns,
             events: keep_events.then(Vec::new),
+            syn_clocks: keep_events.then(HashMap::new),
         }
     }
 
     pub fn on_segment(&mut self, seg: &Segment) {
         let key = (seg.src.ip(), seg.dst.ip());
-        let decrease = self.pairs.entry(key).or_default().add(
+        let (clock, decrease) = self.pairs.entry(key).or_default().add(
             seg.ts_ns,
             seg.src.port(),
             seg.tsval(),
             seg.is_syn().then_some(seg.seq),
             self.window_ns,
         );
+        if let (Some(map), Some(clock), true) = (self.syn_clocks.as_mut(), clock, seg.is_syn()) {
+            map.insert((key.0, key.1, seg.seq), clock);
+        }
         if let (Some(events), Some(event)) = (self.events.as_mut(), decrease) {
             events.push(AddressEvent {
                 source: key.0,
@@ -108,6 +116,10 @@ impl NatClocks {
                 .filter(|e| clients.contains(&(e.source, e.destination)))
                 .collect()
         });
-        NatReport { addresses, events }
+        NatReport {
+            addresses,
+            events,
+            syn_clocks: self.syn_clocks,
+        }
     }
 }

@@ -6,8 +6,11 @@ mod frames;
 mod write;
 
 pub use attempts::{Attempt, Outcome, chain_attempts, same_clock};
-pub use frames::{TABLE_NAMES, Tables, attempts_frame, connections_frame, reuse_frame, syns_frame};
-pub use write::{TableFormat, WriteError, write_tables};
+pub use frames::{
+    TABLE_NAMES, Tables, attempts_frame, connections_frame, nat_hosts_frame, reuse_frame,
+    syns_frame, ts_events_frame,
+};
+pub use write::{TableFormat, WriteError, stage_tables, write_tables};
 
 use crate::flow::{IncarnationRecord, RecordSink, SynRecord};
 

@@ -1,0 +1,257 @@
+//! What each chart shows, computed from the analysis records: plain numbers the renderer
+//! draws and the tests check, with no drawing code here.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use crate::analysis::{Analysis, PortUsage};
+use crate::flow::{FoundState, ObservedReply, SynRecord, TupleKey, Verdict};
+use crate::table::chain_attempts;
+
+/// Lanes the timeline draws at most; the rest are summarised in the subtitle.
+pub const MAX_LANES: usize = 30;
+/// Client addresses the port chart draws at most.
+pub const MAX_PORT_SERIES: usize = 4;
+
+fn secs(ts_ns: i64, start_ns: i64) -> f64 {
+    (ts_ns - start_ns) as f64 / 1e9
+}
+
+/// One SYN on the TSval chart.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TsPoint {
+    pub t: f64,
+    pub tsval: u32,
+    pub clock: u32,
+    pub verdict: Verdict,
+    /// The ts_recent of the TIME_WAIT it met, drawn as the reference it lost (or won) against.
+    pub ts_recent: Option<u32>,
+}
+
+/// Chart 1: TSval against time for the busiest client address.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TimestampChart {
+    pub address: String,
+    pub server_address: String,
+    pub clocks: usize,
+    pub per_connection: bool,
+    pub points: Vec<TsPoint>,
+    pub start_ns: i64,
+}
+
+/// One tuple's lane on the timeline.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Lane {
+    pub tuple: TupleKey,
+    /// Incarnations: from SYN to the end of the connection (or of the capture).
+    pub bars: Vec<(f64, f64)>,
+    /// TIME_WAIT tails: start, end, held by the server (true) or the client.
+    pub time_waits: Vec<(f64, f64, bool)>,
+    /// SYNs: time, verdict, reply seen.
+    pub syns: Vec<(f64, Verdict, ObservedReply)>,
+}
+
+/// Chart 2: one lane per busy tuple.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TimelineChart {
+    pub lanes: Vec<Lane>,
+    pub total_tuples: usize,
+    pub end: f64,
+}
+
+/// Chart 3: connect attempts per second by outcome, and how long the delayed ones took.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutcomeChart {
+    /// (second since start, established at the first try, established after a rejection,
+    /// failed).
+    pub seconds: Vec<(i64, u32, u32, u32)>,
+    /// Time to establish of every established attempt, in ms.
+    pub delays_ms: Vec<f64>,
+    pub policy: String,
+}
+
+/// Chart 4: local ports held by client addresses over time against the range.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PortChart {
+    pub range_size: u32,
+    /// Per client address toward a server: label, steps (time, ports held), exhaustion time.
+    pub series: Vec<(String, Vec<(f64, u32)>, Option<f64>)>,
+    pub end: f64,
+}
+
+fn start_of(analysis: &Analysis) -> i64 {
+    analysis.capture.first_ts_ns.unwrap_or(0)
+}
+
+fn syns_of(analysis: &Analysis) -> &[SynRecord] {
+    analysis.records.as_ref().map_or(&[][..], |r| &r.syns[..])
+}
+
+pub fn timestamp_chart(analysis: &Analysis) -> Option<TimestampChart> {
+    let address = analysis.nat.addresses.first()?;
+    let start_ns = start_of(analysis);
+    let clocks = analysis.nat.syn_clocks.as_ref();
+    let points = syns_of(analysis)
+        .iter()
+        .filter(|s| {
+            s.tuple.client.ip() == address.source && s.tuple.server.ip() == address.destination
+        })
+        .filter_map(|s| {
+            let tsval = s.tsval?;
+            let key = (address.source, address.destination, s.isn);
+            Some(TsPoint {
+                t: secs(s.ts_ns, start_ns),
+                tsval,
+                clock: clocks.and_then(|c| c.get(&key).copied()).unwrap_or(0),
+                verdict: s.verdict,
+                ts_recent: match s.found {
+                    FoundState::TimeWait {
+                        ts_recent,
+                        ts_negotiated: true,
+                        ..
+                    } => Some(ts_recent),
+                    _ => None,
+                },
+            })
+        })
+        .collect();
+    Some(TimestampChart {
+        address: address.source.to_string(),
+        server_address: address.destination.to_string(),
+        clocks: address.clocks.clocks.len(),
+        per_connection: address.clocks.model() == crate::nat::ClockModel::PerConnection,
+        points,
+        start_ns,
+    })
+}
+
+pub fn timeline_chart(analysis: &Analysis) -> TimelineChart {
+    let start_ns = start_of(analysis);
+    let end = secs(analysis.capture.last_ts_ns.unwrap_or(start_ns), start_ns);
+    let mut lanes: HashMap<TupleKey, Lane> = HashMap::new();
+    let records = analysis.records.as_ref();
+    for incarnation in records.map_or(&[][..], |r| &r.incarnations[..]) {
+        let l = lanes
+            .entry(incarnation.tuple)
+            .or_insert_with(|| empty_lane(incarnation.tuple));
+        let from = secs(incarnation.syn_ns, start_ns);
+        let to = incarnation.end_ns.map_or(end, |t| secs(t, start_ns));
+        l.bars.push((from, to));
+        if let Some(tw_start) = incarnation.time_wait_start_ns {
+            let server = incarnation.time_wait_holder == crate::flow::TimeWaitHolder::Server;
+            let tw_end = incarnation
+                .time_wait_end_ns
+                .map(|t| secs(t, start_ns))
+                .unwrap_or_else(|| {
+                    (secs(tw_start, start_ns) + analysis.time_wait_len_ns as f64 / 1e9).min(end)
+                });
+            l.time_waits
+                .push((secs(tw_start, start_ns), tw_end, server));
+        }
+    }
+    for syn in syns_of(analysis) {
+        let l = lanes
+            .entry(syn.tuple)
+            .or_insert_with(|| empty_lane(syn.tuple));
+        l.syns
+            .push((secs(syn.ts_ns, start_ns), syn.verdict, syn.reply));
+    }
+    let total_tuples = lanes.len();
+    let mut lanes: Vec<Lane> = lanes.into_values().collect();
+    // The busiest first: most rejected SYNs, then most SYNs, then the tuple for stability.
+    lanes.sort_by(|a, b| {
+        let rejects = |l: &Lane| l.syns.iter().filter(|s| s.1.is_reject()).count();
+        rejects(b)
+            .cmp(&rejects(a))
+            .then(b.syns.len().cmp(&a.syns.len()))
+            .then(a.tuple.cmp(&b.tuple))
+    });
+    lanes.truncate(MAX_LANES);
+    TimelineChart {
+        lanes,
+        total_tuples,
+        end,
+    }
+}
+
+fn empty_lane(tuple: TupleKey) -> Lane {
+    Lane {
+        tuple,
+        bars: Vec::new(),
+        time_waits: Vec::new(),
+        syns: Vec::new(),
+    }
+}
+
+pub fn outcome_chart(analysis: &Analysis) -> OutcomeChart {
+    let start_ns = start_of(analysis);
+    let syns = syns_of(analysis);
+    let (attempts, _) = chain_attempts(syns);
+    let mut seconds: HashMap<i64, (u32, u32, u32)> = HashMap::new();
+    let mut delays_ms = Vec::new();
+    for attempt in &attempts {
+        let second = (attempt.first_syn_ns - start_ns).div_euclid(1_000_000_000);
+        let bucket = seconds.entry(second).or_default();
+        match attempt.time_to_establish_ns() {
+            Some(delay) => {
+                delays_ms.push(delay as f64 / 1e6);
+                if attempt.paws_rejects + attempt.seq_rejects > 0 {
+                    bucket.1 += 1;
+                } else {
+                    bucket.0 += 1;
+                }
+            }
+            None => bucket.2 += 1,
+        }
+    }
+    let mut seconds: Vec<(i64, u32, u32, u32)> = seconds
+        .into_iter()
+        .map(|(s, (a, b, c))| (s, a, b, c))
+        .collect();
+    seconds.sort();
+    OutcomeChart {
+        seconds,
+        delays_ms,
+        policy: analysis.policy_name.to_string(),
+    }
+}
+
+pub fn port_chart(analysis: &Analysis, client_time_wait_ns: i64) -> PortChart {
+    let start_ns = start_of(analysis);
+    let end = secs(analysis.capture.last_ts_ns.unwrap_or(start_ns), start_ns);
+    let mut usage = PortUsage::default();
+    for incarnation in analysis
+        .records
+        .as_ref()
+        .map_or(&[][..], |r| &r.incarnations[..])
+    {
+        usage.record(incarnation, client_time_wait_ns);
+    }
+    let wanted: Vec<(IpAddr, std::net::SocketAddr, Option<i64>)> = analysis
+        .ports
+        .iter()
+        .take(MAX_PORT_SERIES)
+        .map(|p| (p.client, p.server, p.exhausted_ns))
+        .collect();
+    let range_size = analysis.ports.first().map_or(0, |p| p.range_size);
+    let series = wanted
+        .into_iter()
+        .map(|(client, server, exhausted)| {
+            let steps = usage
+                .occupancy(client, server)
+                .into_iter()
+                .map(|(t, n)| (secs(t, start_ns), n))
+                .collect();
+            (
+                format!("{client} -> {server}"),
+                steps,
+                exhausted.map(|t| secs(t, start_ns)),
+            )
+        })
+        .collect();
+    PortChart {
+        range_size,
+        series,
+        end,
+    }
+}

@@ -1,0 +1,115 @@
+//! Output files appear whole or not at all: each is written under a temporary name in its
+//! destination directory and renamed into place only when every file of the set is complete.
+//! Until then (and if anything fails) the temporaries are removed.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+/// An output that could not be written: one line naming the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WriteError {
+    pub path: PathBuf,
+    pub message: String,
+}
+
+impl std::fmt::Display for WriteError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.path.display(), self.message)
+    }
+}
+
+impl std::error::Error for WriteError {}
+
+/// Files staged in one directory, committed together.
+pub struct StagedFiles {
+    dir: PathBuf,
+    staged: Vec<(PathBuf, PathBuf)>,
+    committed: bool,
+}
+
+impl StagedFiles {
+    /// Creates `dir` if needed.
+    pub fn new(dir: &Path) -> Result<Self, WriteError> {
+        std::fs::create_dir_all(dir).map_err(|e| WriteError {
+            path: dir.to_path_buf(),
+            message: format!("cannot create directory: {e}"),
+        })?;
+        Ok(StagedFiles {
+            dir: dir.to_path_buf(),
+            staged: Vec::new(),
+            committed: false,
+        })
+    }
+
+    /// Writes `name` through `fill` into its temporary file.
+    pub fn stage(
+        &mut self,
+        name: &str,
+        fill: impl FnOnce(&mut BufWriter<File>) -> Result<(), String>,
+    ) -> Result<(), WriteError> {
+        let target = self.dir.join(name);
+        let temp = self.dir.join(format!(".{name}.{}.tmp", std::process::id()));
+        self.staged.push((temp.clone(), target));
+        let failed = |message: String| WriteError {
+            path: temp.clone(),
+            message,
+        };
+        let file = File::create(&temp).map_err(|e| failed(format!("cannot create: {e}")))?;
+        let mut out = BufWriter::new(file);
+        fill(&mut out).map_err(|e| failed(format!("cannot write: {e}")))?;
+        let file = out
+            .into_inner()
+            .map_err(|e| failed(format!("cannot write: {}", e.error())))?;
+        file.sync_all()
+            .map_err(|e| failed(format!("cannot write: {e}")))
+    }
+
+    pub fn stage_bytes(&mut self, name: &str, bytes: &[u8]) -> Result<(), WriteError> {
+        self.stage(name, |out| out.write_all(bytes).map_err(|e| e.to_string()))
+    }
+
+    /// Moves every staged file into place; returns their paths.
+    pub fn commit(mut self) -> Result<Vec<PathBuf>, WriteError> {
+        for (temp, target) in &self.staged {
+            std::fs::rename(temp, target).map_err(|e| WriteError {
+                path: target.clone(),
+                message: format!("cannot move the finished file into place: {e}"),
+            })?;
+        }
+        self.committed = true;
+        Ok(self
+            .staged
+            .iter()
+            .map(|(_, target)| target.clone())
+            .collect())
+    }
+}
+
+impl Drop for StagedFiles {
+    fn drop(&mut self) {
+        if !self.committed {
+            for (temp, _) in &self.staged {
+                let _ = std::fs::remove_file(temp);
+            }
+        }
+    }
+}
+
+/// Writes one file atomically.
+pub fn write_file(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
+    let dir = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| WriteError {
+            path: path.to_path_buf(),
+            message: "not a file name".to_string(),
+        })?;
+    let mut staged = StagedFiles::new(dir)?;
+    staged.stage_bytes(name, bytes)?;
+    staged.commit().map(|_| ())
+}

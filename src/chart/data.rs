@@ -59,12 +59,29 @@ pub struct TimelineChart {
     pub end: f64,
 }
 
+/// Connect attempts whose first SYN fell in one second, by outcome.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct SecondOutcomes {
+    /// Seconds since the capture started.
+    pub second: i64,
+    pub first_try: u32,
+    pub after_rejection: u32,
+    pub failed: u32,
+}
+
+/// One client address's ports held over time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PortSeries {
+    pub label: String,
+    /// (seconds since start, ports held) after every change.
+    pub steps: Vec<(f64, u32)>,
+    pub exhausted: Option<f64>,
+}
+
 /// Chart 3: connect attempts per second by outcome, and how long the delayed ones took.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OutcomeChart {
-    /// (second since start, established at the first try, established after a rejection,
-    /// failed).
-    pub seconds: Vec<(i64, u32, u32, u32)>,
+    pub seconds: Vec<SecondOutcomes>,
     /// Time to establish of every established attempt, in ms.
     pub delays_ms: Vec<f64>,
     pub policy: String,
@@ -74,8 +91,8 @@ pub struct OutcomeChart {
 #[derive(Debug, Clone, PartialEq)]
 pub struct PortChart {
     pub range_size: u32,
-    /// Per client address toward a server: label, steps (time, ports held), exhaustion time.
-    pub series: Vec<(String, Vec<(f64, u32)>, Option<f64>)>,
+    /// Per client address toward a server.
+    pub series: Vec<PortSeries>,
     pub end: f64,
 }
 
@@ -187,27 +204,27 @@ pub fn outcome_chart(analysis: &Analysis) -> OutcomeChart {
     let start_ns = start_of(analysis);
     let syns = syns_of(analysis);
     let (attempts, _) = chain_attempts(syns);
-    let mut seconds: HashMap<i64, (u32, u32, u32)> = HashMap::new();
+    let mut seconds: HashMap<i64, SecondOutcomes> = HashMap::new();
     let mut delays_ms = Vec::new();
     for attempt in &attempts {
         let second = (attempt.first_syn_ns - start_ns).div_euclid(1_000_000_000);
-        let bucket = seconds.entry(second).or_default();
+        let bucket = seconds.entry(second).or_insert(SecondOutcomes {
+            second,
+            ..SecondOutcomes::default()
+        });
         match attempt.time_to_establish_ns() {
             Some(delay) => {
                 delays_ms.push(delay as f64 / 1e6);
                 if attempt.paws_rejects + attempt.seq_rejects > 0 {
-                    bucket.1 += 1;
+                    bucket.after_rejection += 1;
                 } else {
-                    bucket.0 += 1;
+                    bucket.first_try += 1;
                 }
             }
-            None => bucket.2 += 1,
+            None => bucket.failed += 1,
         }
     }
-    let mut seconds: Vec<(i64, u32, u32, u32)> = seconds
-        .into_iter()
-        .map(|(s, (a, b, c))| (s, a, b, c))
-        .collect();
+    let mut seconds: Vec<SecondOutcomes> = seconds.into_values().collect();
     seconds.sort();
     OutcomeChart {
         seconds,
@@ -242,11 +259,11 @@ pub fn port_chart(analysis: &Analysis, client_time_wait_ns: i64) -> PortChart {
                 .into_iter()
                 .map(|(t, n)| (secs(t, start_ns), n))
                 .collect();
-            (
-                format!("{client} -> {server}"),
+            PortSeries {
+                label: format!("{client} -> {server}"),
                 steps,
-                exhausted.map(|t| secs(t, start_ns)),
-            )
+                exhausted: exhausted.map(|t| secs(t, start_ns)),
+            }
         })
         .collect();
     PortChart {

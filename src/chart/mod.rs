@@ -4,8 +4,9 @@ mod data;
 mod render;
 
 pub use data::{
-    Lane, MAX_LANES, MAX_PORT_SERIES, OutcomeChart, PortChart, TimelineChart, TimestampChart,
-    TsPoint, outcome_chart, port_chart, timeline_chart, timestamp_chart,
+    Lane, MAX_LANES, MAX_PORT_SERIES, OutcomeChart, PortChart, PortSeries, SecondOutcomes,
+    TimelineChart, TimestampChart, TsPoint, outcome_chart, port_chart, timeline_chart,
+    timestamp_chart,
 };
 pub use render::{Chart, HEIGHT, WIDTH, render_png, render_svg};
 

@@ -6,7 +6,9 @@ use std::sync::Once;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::data::{OutcomeChart, PortChart, TimelineChart, TimestampChart, TsPoint};
+use super::data::{
+    OutcomeChart, PortChart, PortSeries, SecondOutcomes, TimelineChart, TimestampChart, TsPoint,
+};
 use crate::flow::{ObservedReply, Verdict};
 
 pub const WIDTH: u32 = 1400;
@@ -357,16 +359,10 @@ fn draw_outcomes<DB: DrawingBackend>(
     c: &OutcomeChart,
 ) -> DrawResult<DB> {
     let (left, right) = root.split_horizontally((WIDTH as f64 * 0.65) as u32);
-    let x_min = c.seconds.first().map_or(0, |s| s.0) as f64;
-    let x_max = c.seconds.last().map_or(1, |s| s.0 + 1) as f64;
-    let y_max = c
-        .seconds
-        .iter()
-        .map(|s| s.1 + s.2 + s.3)
-        .max()
-        .unwrap_or(1)
-        .max(1) as f64
-        * 1.15;
+    let x_min = c.seconds.first().map_or(0, |s| s.second) as f64;
+    let x_max = c.seconds.last().map_or(1, |s| s.second + 1) as f64;
+    let total = |s: &SecondOutcomes| s.first_try + s.after_rejection + s.failed;
+    let y_max = c.seconds.iter().map(total).max().unwrap_or(1).max(1) as f64 * 1.15;
     let mut chart = ChartBuilder::on(&left)
         .caption(
             format!("Connect attempts per second ({} policy)", c.policy),
@@ -383,19 +379,23 @@ fn draw_outcomes<DB: DrawingBackend>(
         .label_style((FONT, 15))
         .axis_desc_style((FONT, 17))
         .draw()?;
-    let kinds: [(&str, RGBColor, fn(&(i64, u32, u32, u32)) -> (u32, u32)); 3] = [
+    type Span = fn(&SecondOutcomes) -> (u32, u32);
+    let kinds: [(&str, RGBColor, Span); 3] = [
         (
             "established at the first SYN",
             RGBColor(0x2e, 0x8b, 0x57),
-            |s| (0, s.1),
+            |s| (0, s.first_try),
         ),
         (
             "established after a rejection",
             RGBColor(0xff, 0x7f, 0x0e),
-            |s| (s.1, s.1 + s.2),
+            |s| (s.first_try, s.first_try + s.after_rejection),
         ),
         ("failed", RGBColor(0xd6, 0x27, 0x28), |s| {
-            (s.1 + s.2, s.1 + s.2 + s.3)
+            (
+                s.first_try + s.after_rejection,
+                s.first_try + s.after_rejection + s.failed,
+            )
         }),
     ];
     for (label, color, span) in kinds {
@@ -405,8 +405,8 @@ fn draw_outcomes<DB: DrawingBackend>(
                 (to > from).then(|| {
                     Rectangle::new(
                         [
-                            (s.0 as f64 + 0.1, f64::from(from)),
-                            (s.0 as f64 + 0.9, f64::from(to)),
+                            (s.second as f64 + 0.1, f64::from(from)),
+                            (s.second as f64 + 0.9, f64::from(to)),
                         ],
                         color.filled(),
                     )
@@ -465,7 +465,7 @@ fn draw_ports<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &PortChart) 
     let peak = c
         .series
         .iter()
-        .flat_map(|s| s.1.iter().map(|p| p.1))
+        .flat_map(|s| s.steps.iter().map(|p| p.1))
         .max()
         .unwrap_or(0);
     // A range far above what was used would flatten the lines: keep it off the scale then.
@@ -511,7 +511,15 @@ fn draw_ports<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &PortChart) 
         .label("port range size")
         .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], limit.stroke_width(2)));
 
-    for (i, (label, steps, exhausted)) in c.series.iter().enumerate() {
+    for (
+        i,
+        PortSeries {
+            label,
+            steps,
+            exhausted,
+        },
+    ) in c.series.iter().enumerate()
+    {
         // Palette colour 0 is the range line's red.
         let color = clock_color(i as u32 + 1);
         let mut points = Vec::with_capacity(steps.len() * 2 + 2);

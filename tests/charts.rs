@@ -38,6 +38,7 @@ fn analysis(pcap: &Path, port_range: (u16, u16)) -> Analysis {
         keep_records: true,
         port_range,
         client_time_wait_ns: MINUTE_NS,
+        ..AnalyzeOptions::default()
     };
     analyze_files(&[pcap.to_path_buf()], &options).expect("analysis")
 }

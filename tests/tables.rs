@@ -53,6 +53,7 @@ fn analysis_of(pcap: &Path) -> Analysis {
         keep_records: true,
         port_range: pawscope::analysis::DEFAULT_PORT_RANGE,
         client_time_wait_ns: 60_000_000_000,
+        ..AnalyzeOptions::default()
     };
     analyze_files(&[pcap.to_path_buf()], &options).expect("analysis")
 }

@@ -43,6 +43,27 @@ pub struct AnalyzeOptions<'p> {
     pub port_range: (u16, u16),
     /// How long a client that closes first holds its port in TIME_WAIT.
     pub client_time_wait_ns: i64,
+    /// Tuples held in full at once before the analysis stops with an error: bounds memory
+    /// (about 400 bytes per tuple) on captures with millions of concurrent tuples.
+    pub max_tuples: usize,
+}
+
+/// Live tuples allowed by default: about 1 GB of state.
+pub const DEFAULT_MAX_TUPLES: usize = 2_500_000;
+
+impl Default for AnalyzeOptions<'_> {
+    fn default() -> Self {
+        AnalyzeOptions {
+            candidates: Vec::new(),
+            server: None,
+            keep_rejected: 20,
+            progress: None,
+            keep_records: false,
+            port_range: DEFAULT_PORT_RANGE,
+            client_time_wait_ns: 60_000_000_000,
+            max_tuples: DEFAULT_MAX_TUPLES,
+        }
+    }
 }
 
 /// What each tracker feeds: the summary, and every record when tables are wanted.
@@ -146,7 +167,7 @@ pub fn judge_files(
                 ports: PortUsage::default(),
                 client_time_wait_ns: options.client_time_wait_ns,
             };
-            Tracker::new(*policy, options.server, sink)
+            Tracker::new(*policy, options.server, sink).with_max_tuples(options.max_tuples)
         })
         .collect();
     let mut decoder = Decoder::new();
@@ -176,6 +197,16 @@ pub fn judge_files(
                 clocks.on_segment(&segment);
                 for tracker in &mut trackers {
                     tracker.on_segment(&segment);
+                }
+                if trackers.first().is_some_and(Tracker::over_limit) {
+                    return Err(CaptureError::new(
+                        &paths[file],
+                        Some(frame.offset),
+                        format!(
+                            "more than {} tuples live at once: raise --max-tuples (each costs a few hundred bytes) or split the capture",
+                            options.max_tuples
+                        ),
+                    ));
                 }
             }
             Err(reason) => {

@@ -13,7 +13,10 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use polars::prelude::DataFrame;
 
-use crate::analysis::{Analysis, AnalyzeOptions, compare, judge_files, summarize_file};
+use crate::analysis::{
+    Analysis, AnalyzeOptions, DEFAULT_MAX_TUPLES, Severity, compare, findings, judge_files,
+    summarize_file,
+};
 use crate::chart::{
     Chart, all_charts, outcome_chart, port_chart, render_png, render_svg, timeline_chart,
     timestamp_chart,
@@ -28,8 +31,10 @@ use crate::report::{ReportChart, chart_title, report_html, report_markdown};
 use crate::report::{info_json, info_text, to_json, to_text, whatif_json, whatif_text};
 use crate::table::{TABLE_NAMES, TableFormat, Tables, stage_tables, write_tables};
 
-/// Exit status for bad input (unreadable or invalid capture): distinct from clap's usage error.
+/// Exit status for bad input (unreadable or invalid capture), like clap's usage errors.
 const EXIT_BAD_INPUT: u8 = 2;
+/// Exit status when `--fail-on` finds a finding that severe (and for output failures).
+const EXIT_FINDINGS: u8 = 1;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -105,6 +110,28 @@ struct AnalyzeArgs {
     /// How many rejected SYNs the text summary lists (newest first).
     #[arg(long, value_name = "N", default_value_t = 20)]
     top: usize,
+    /// Exit with status 1 when a finding is at least this severe (for CI pipelines).
+    #[arg(long, value_enum, value_name = "SEVERITY")]
+    fail_on: Option<FailOn>,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+enum FailOn {
+    High,
+    Medium,
+    Low,
+    Info,
+}
+
+impl FailOn {
+    fn severity(self) -> Severity {
+        match self {
+            FailOn::High => Severity::High,
+            FailOn::Medium => Severity::Medium,
+            FailOn::Low => Severity::Low,
+            FailOn::Info => Severity::Info,
+        }
+    }
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -204,6 +231,9 @@ struct JudgeArgs {
     /// both and keeps the one the server's observed replies agree with.
     #[arg(long, value_name = "auto|0|1", default_value = "auto", default_missing_value = "1", num_args = 0..=1)]
     rfc1337: Rfc1337,
+    /// Most tuples held at once before stopping with an error (bounds memory).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_TUPLES)]
+    max_tuples: usize,
     /// The clients' local port range (net.ipv4.ip_local_port_range), to judge port exhaustion.
     #[arg(long, value_name = "LO-HI", default_value = "32768-60999", value_parser = parse_port_range)]
     port_range: (u16, u16),
@@ -278,6 +308,7 @@ impl JudgeArgs {
             keep_records,
             port_range: self.port_range,
             client_time_wait_ns: (self.tw_len * 1e9).round() as i64,
+            max_tuples: self.max_tuples,
         };
         let result = judge_files(&self.captures, &groups, &options);
         progress.clear();
@@ -361,6 +392,13 @@ fn analyze(args: AnalyzeArgs) -> ExitCode {
     };
     // A closed pipe (`| head`) is not an error worth a panic.
     let _ = std::io::stdout().lock().write_all(output.as_bytes());
+    if let Some(threshold) = args.fail_on
+        && findings(&analysis)
+            .iter()
+            .any(|f| f.severity <= threshold.severity())
+    {
+        return ExitCode::from(EXIT_FINDINGS);
+    }
     ExitCode::SUCCESS
 }
 

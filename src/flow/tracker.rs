@@ -120,6 +120,10 @@ struct Context<'p, S> {
 
 pub struct Tracker<'p, S: RecordSink> {
     server_override: Option<SocketAddr>,
+    /// Tuples held in full at once; beyond it new tuples are not tracked and
+    /// [`Tracker::over_limit`] says so.
+    max_tuples: usize,
+    over_limit: bool,
     tuples: HashMap<TupleKey, Tuple>,
     retired: HashMap<TupleKey, Retired>,
     next_sweep_ns: Option<i64>,
@@ -132,6 +136,8 @@ impl<'p, S: RecordSink> Tracker<'p, S> {
     pub fn new(policy: &'p dyn ServerPolicy, server_override: Option<SocketAddr>, sink: S) -> Self {
         Tracker {
             server_override,
+            max_tuples: usize::MAX,
+            over_limit: false,
             tuples: HashMap::new(),
             retired: HashMap::new(),
             next_sweep_ns: None,
@@ -147,6 +153,16 @@ impl<'p, S: RecordSink> Tracker<'p, S> {
                 sink,
             },
         }
+    }
+
+    pub fn with_max_tuples(mut self, max_tuples: usize) -> Self {
+        self.max_tuples = max_tuples;
+        self
+    }
+
+    /// A segment needed a new tuple while `max_tuples` were already held.
+    pub fn over_limit(&self) -> bool {
+        self.over_limit
     }
 
     pub fn stats(&self) -> &FlowStats {
@@ -168,6 +184,10 @@ impl<'p, S: RecordSink> Tracker<'p, S> {
             self.midstream.insert(unordered_pair(seg.src, seg.dst));
             return;
         };
+        if self.tuples.len() >= self.max_tuples && !self.tuples.contains_key(&key) {
+            self.over_limit = true;
+            return;
+        }
         let midstream = &self.midstream;
         let retired = &mut self.retired;
         let tuple = self.tuples.entry(key).or_insert_with(|| {

@@ -22,6 +22,10 @@ const INITIAL_BUFFER: usize = 1 << 18;
 const MAX_SNAPLEN: u32 = 262_144;
 /// No capture tool writes records this large; a length field beyond it means corruption.
 const MAX_BUFFER: usize = 1 << 26;
+/// pcapng Section Header Block type, the same in either byte order.
+const PCAPNG_SHB_MAGIC: [u8; 4] = [0x0a, 0x0d, 0x0d, 0x0a];
+/// The shortest Section Header Block: 28 bytes.
+const PCAPNG_SHB_MIN_LEN: usize = 28;
 /// pcapng Obsolete Packet Block (pcapng draft 1.0), still written by old tools.
 const OBSOLETE_PACKET_BLOCK: u32 = 0x0000_0002;
 
@@ -79,14 +83,28 @@ impl CaptureReader {
         path: &Path,
         reader: impl Read + Send + 'static,
     ) -> Result<Self, CaptureError> {
-        let (filling, last_read_error) = super::source::Filling::new(reader);
-        let inner = pcap_parser::create_reader(INITIAL_BUFFER, filling).map_err(|e| {
+        let (mut filling, last_read_error) = super::source::Filling::new(reader);
+        // The first bytes, kept to explain a header the parser refuses.
+        let mut head = [0u8; PCAPNG_SHB_MIN_LEN];
+        let head_len = filling.read(&mut head).unwrap_or(0);
+        let head = &head[..head_len];
+        // Filled again: the parser reads its first buffer with a single read() call.
+        let (source, _) =
+            super::source::Filling::new(std::io::Cursor::new(head.to_vec()).chain(filling));
+        let inner = pcap_parser::create_reader(INITIAL_BUFFER, source).map_err(|e| {
             let message = match e {
                 PcapError::Eof => "empty file: expected a pcap or pcapng header".to_string(),
                 PcapError::Incomplete(_) => {
                     "file ends inside the file header (truncated capture?)".to_string()
                 }
                 PcapError::ReadError => "read error".to_string(),
+                // pcap-parser only tries pcapng when the whole section header parses.
+                _ if head.starts_with(&PCAPNG_SHB_MAGIC) && head_len < PCAPNG_SHB_MIN_LEN => {
+                    "file ends inside the file header (truncated capture?)".to_string()
+                }
+                _ if head.starts_with(&PCAPNG_SHB_MAGIC) => {
+                    "corrupt pcapng section header (byte-order magic or lengths)".to_string()
+                }
                 _ => "not a pcap or pcapng capture: unknown magic number".to_string(),
             };
             CaptureError::new(path, Some(0), message)

@@ -5,6 +5,33 @@
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, Once};
+
+/// Temporary files not yet renamed or removed, for the interrupt handler to clean up.
+static PENDING: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+static HANDLER: Once = Once::new();
+
+/// On Ctrl-C (or SIGTERM), remove the temporaries of unfinished outputs and exit with the
+/// conventional status 130: nothing half-written is left, and no finished file was started.
+fn clean_up_on_interrupt() {
+    HANDLER.call_once(|| {
+        let _ = ctrlc::set_handler(|| {
+            if let Ok(pending) = PENDING.lock() {
+                for temp in pending.iter() {
+                    let _ = std::fs::remove_file(temp);
+                }
+            }
+            eprintln!("pawscope: interrupted: no output written");
+            std::process::exit(130);
+        });
+    });
+}
+
+fn forget(temp: &Path) {
+    if let Ok(mut pending) = PENDING.lock() {
+        pending.retain(|p| p != temp);
+    }
+}
 
 /// An output that could not be written: one line naming the file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,6 +58,7 @@ pub struct StagedFiles {
 impl StagedFiles {
     /// Creates `dir` if needed.
     pub fn new(dir: &Path) -> Result<Self, WriteError> {
+        clean_up_on_interrupt();
         std::fs::create_dir_all(dir).map_err(|e| WriteError {
             path: dir.to_path_buf(),
             message: format!("cannot create directory: {e}"),
@@ -48,8 +76,12 @@ impl StagedFiles {
         name: &str,
         fill: impl FnOnce(&mut BufWriter<File>) -> Result<(), String>,
     ) -> Result<(), WriteError> {
+        clean_up_on_interrupt();
         let target = self.dir.join(name);
         let temp = self.dir.join(format!(".{name}.{}.tmp", std::process::id()));
+        if let Ok(mut pending) = PENDING.lock() {
+            pending.push(temp.clone());
+        }
         self.staged.push((temp.clone(), target));
         let failed = |message: String| WriteError {
             path: temp.clone(),
@@ -76,6 +108,7 @@ impl StagedFiles {
                 path: target.clone(),
                 message: format!("cannot move the finished file into place: {e}"),
             })?;
+            forget(temp);
         }
         self.committed = true;
         Ok(self
@@ -91,6 +124,7 @@ impl Drop for StagedFiles {
         if !self.committed {
             for (temp, _) in &self.staged {
                 let _ = std::fs::remove_file(temp);
+                forget(temp);
             }
         }
     }

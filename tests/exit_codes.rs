@@ -80,3 +80,102 @@ fn the_tuple_limit_stops_with_a_clear_error() {
     ]);
     assert_eq!(ok.status.code(), Some(0));
 }
+
+fn is_root() -> bool {
+    std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0\n"))
+}
+
+#[test]
+fn a_full_disk_leaves_no_report_behind() {
+    if !is_root() {
+        eprintln!("skipped: mounting a small tmpfs needs root");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("pawscope-full-disk-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=256k", "tmpfs"])
+        .arg(&dir)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        eprintln!("skipped: cannot mount a tmpfs here");
+        return;
+    }
+    let out = pawscope(&[
+        "report",
+        &sample("nat-paws-reject.pcap"),
+        "-o",
+        dir.to_str().unwrap(),
+    ]);
+    let listing: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    let _ = std::process::Command::new("umount").arg(&dir).status();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("No space left on device"), "{stderr}");
+    assert!(listing.is_empty(), "left behind: {listing:?}");
+}
+
+#[test]
+fn an_interrupted_report_leaves_nothing_behind() {
+    // A capture long enough that the report is still being written when SIGINT arrives:
+    // the sample repeated 40 times, shifted in time.
+    let bytes = std::fs::read(repo_root().join("samples/nat-paws-reject.pcap")).unwrap();
+    let mut big = bytes[..24].to_vec();
+    let body = &bytes[24..];
+    for round in 0..40u32 {
+        let mut at = 0;
+        while at + 16 <= body.len() {
+            let caplen = u32::from_le_bytes(body[at + 8..at + 12].try_into().unwrap()) as usize;
+            let sec = u32::from_le_bytes(body[at..at + 4].try_into().unwrap()) + round * 600;
+            big.extend_from_slice(&sec.to_le_bytes());
+            big.extend_from_slice(&body[at + 4..at + 16 + caplen]);
+            at += 16 + caplen;
+        }
+    }
+    let dir = std::env::temp_dir().join(format!("pawscope-interrupt-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let input = dir.join("long.pcap");
+    std::fs::write(&input, &big).unwrap();
+    let out_dir = dir.join("report");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_pawscope"))
+        .args([
+            "report",
+            input.to_str().unwrap(),
+            "-o",
+            out_dir.to_str().unwrap(),
+        ])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until it has started writing, then interrupt.
+    let started = std::time::Instant::now();
+    while !out_dir.exists() && started.elapsed() < std::time::Duration::from_secs(60) {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let _ = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    let status = child.wait().unwrap();
+    let listing: Vec<String> = std::fs::read_dir(&out_dir)
+        .map(|d| {
+            d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    if status.code() == Some(0) {
+        // Finished before the signal landed: then every file is whole.
+        assert!(listing.iter().any(|f| f == "report.html"));
+        assert!(listing.iter().all(|f| !f.contains(".tmp")), "{listing:?}");
+    } else {
+        assert_eq!(status.code(), Some(130), "interrupted runs exit 130");
+        assert!(listing.is_empty(), "left behind: {listing:?}");
+    }
+}

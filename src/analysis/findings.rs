@@ -252,6 +252,17 @@ pub fn findings(analysis: &Analysis) -> Vec<Finding> {
             _ => {}
         }
     }
+    for (key, setting) in super::server_settings(analysis) {
+        if setting.contradicted {
+            out.push(Finding {
+                id: "setting-contradicted",
+                severity: Severity::Medium,
+                title: format!("The capture contradicts {key}={} ({})", setting.value, setting.source.key()),
+                evidence: vec![setting.evidence],
+                advice: vec!["Check the server's actual setting (sysctl on the server) and judge again with --sysctl.".into()],
+            });
+        }
+    }
     let serious = out.iter().any(|f| f.severity <= Severity::Medium);
     if !serious {
         out.push(Finding {

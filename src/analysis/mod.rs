@@ -4,6 +4,7 @@ mod attempt_tally;
 mod file_summary;
 mod findings;
 mod ports;
+mod settings;
 mod summary;
 mod whatif;
 
@@ -11,6 +12,7 @@ pub use attempt_tally::AttemptTotals;
 pub use file_summary::{FileSummary, summarize_file};
 pub use findings::{Finding, Severity, findings, findings_text};
 pub use ports::{ClientPorts, DEFAULT_PORT_RANGE, PortUsage};
+pub use settings::{RateLimitEvidence, Setting, Source, server_settings};
 pub use summary::{Agreement, ReplyCounts, SynSummary, VerdictCounts};
 pub use whatif::{Comparison, Difference, PolicyOutcome, compare};
 
@@ -46,6 +48,8 @@ pub struct AnalyzeOptions<'p> {
     /// Tuples held in full at once before the analysis stops with an error: bounds memory
     /// (about 400 bytes per tuple) on captures with millions of concurrent tuples.
     pub max_tuples: usize,
+    /// Server settings the user stated (`--sysctl KEY=VALUE`).
+    pub given_settings: BTreeMap<String, String>,
 }
 
 /// Live tuples allowed by default: about 1 GB of state.
@@ -62,6 +66,7 @@ impl Default for AnalyzeOptions<'_> {
             port_range: DEFAULT_PORT_RANGE,
             client_time_wait_ns: 60_000_000_000,
             max_tuples: DEFAULT_MAX_TUPLES,
+            given_settings: BTreeMap::new(),
         }
     }
 }
@@ -130,6 +135,8 @@ pub struct Analysis {
     pub nat: NatReport,
     /// Ports each client address held toward each server endpoint.
     pub ports: Vec<ClientPorts>,
+    /// Server settings the user stated (`--sysctl`).
+    pub given_settings: BTreeMap<String, String>,
     pub warnings: Vec<String>,
 }
 
@@ -280,6 +287,7 @@ pub fn judge_files(
                 .ports
                 .finish(options.port_range, options.client_time_wait_ns),
             nat: nat.clone(),
+            given_settings: options.given_settings.clone(),
             warnings,
         });
     }

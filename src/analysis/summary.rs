@@ -3,7 +3,8 @@
 use std::collections::HashMap;
 
 use super::attempt_tally::{AttemptTally, AttemptTotals};
-use crate::flow::{ObservedReply, RecordSink, SynRecord, TupleKey, Verdict};
+use super::settings::RateLimitEvidence;
+use crate::flow::{FoundState, ObservedReply, RecordSink, SynRecord, TupleKey, Verdict};
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct VerdictCounts {
@@ -61,6 +62,13 @@ pub struct SynSummary {
     pub first_reject_ns: Option<i64>,
     pub last_reject_ns: Option<i64>,
     attempts: AttemptTally,
+    /// New SYNs reusing a tuple the server held in TIME_WAIT, and how many of them had a
+    /// sequence number past its rcv_nxt: how the NAT reuses public ports.
+    pub reuse_met_time_wait: u64,
+    pub reuse_seq_advanced: u64,
+    /// Challenge-ACK spacing seen on TIME_WAIT sockets (net.ipv4.tcp_invalid_ratelimit).
+    pub rate_limit: RateLimitEvidence,
+    last_challenge: HashMap<TupleKey, (u32, u32, i64)>,
     /// Set by `finish`.
     pub attempt_totals: AttemptTotals,
 }
@@ -128,6 +136,13 @@ impl RecordSink for SynSummary {
         }
 
         self.attempts.add(&syn);
+        self.rate_limit.add(&syn, &mut self.last_challenge);
+        if syn.reuse.is_some()
+            && let FoundState::TimeWait { rcv_nxt, .. } = syn.found
+        {
+            self.reuse_met_time_wait += 1;
+            self.reuse_seq_advanced += u64::from(crate::seq::after(syn.isn, rcv_nxt));
+        }
         if matches!(
             syn.verdict,
             Verdict::PawsReject | Verdict::SeqReject | Verdict::PawsPassiveDrop

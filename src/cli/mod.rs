@@ -231,12 +231,47 @@ struct JudgeArgs {
     /// both and keeps the one the server's observed replies agree with.
     #[arg(long, value_name = "auto|0|1", default_value = "auto", default_missing_value = "1", num_args = 0..=1)]
     rfc1337: Rfc1337,
+    /// A server setting as the server had it, e.g. net.ipv4.tcp_rfc1337=1 (repeatable):
+    /// net.ipv4.tcp_rfc1337, net.ipv4.tcp_invalid_ratelimit (ms), net.ipv4.tcp_timestamps.
+    /// Without it each is inferred from the capture when it holds evidence.
+    #[arg(long, value_name = "KEY=VALUE", value_parser = parse_sysctl)]
+    sysctl: Vec<(String, String)>,
     /// Most tuples held at once before stopping with an error (bounds memory).
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_TUPLES)]
     max_tuples: usize,
     /// The clients' local port range (net.ipv4.ip_local_port_range), to judge port exhaustion.
     #[arg(long, value_name = "LO-HI", default_value = "32768-60999", value_parser = parse_port_range)]
     port_range: (u16, u16),
+}
+
+/// The settings `--sysctl` takes, with the values each allows.
+const SYSCTLS: [(&str, &[&str]); 3] = [
+    ("net.ipv4.tcp_rfc1337", &["0", "1"]),
+    ("net.ipv4.tcp_timestamps", &["0", "1", "2"]),
+    ("net.ipv4.tcp_invalid_ratelimit", &[]),
+];
+
+fn parse_sysctl(s: &str) -> Result<(String, String), String> {
+    let (key, value) = s
+        .split_once('=')
+        .ok_or_else(|| format!("`{s}` is not KEY=VALUE"))?;
+    let (key, value) = (key.trim(), value.trim());
+    let Some((_, allowed)) = SYSCTLS.iter().find(|(k, _)| *k == key) else {
+        let known: Vec<&str> = SYSCTLS.iter().map(|(k, _)| *k).collect();
+        return Err(format!(
+            "unknown setting `{key}`: pawscope uses {}",
+            known.join(", ")
+        ));
+    };
+    let valid = if allowed.is_empty() {
+        value.parse::<u32>().is_ok_and(|ms| ms <= 60_000)
+    } else {
+        allowed.contains(&value)
+    };
+    if !valid {
+        return Err(format!("`{value}` is not a valid value for {key}"));
+    }
+    Ok((key.to_string(), value.to_string()))
 }
 
 fn parse_port_range(s: &str) -> Result<(u16, u16), String> {
@@ -257,17 +292,30 @@ impl JudgeArgs {
     /// must be inferred from the capture.
     fn candidates(&self, name: PolicyName) -> Vec<Box<dyn ServerPolicy>> {
         let time_wait_len_ns = (self.tw_len * 1e9).round() as i64;
-        let rfc1337_values: &[bool] = match self.rfc1337 {
-            Rfc1337::Auto => &[false, true],
-            Rfc1337::Off => &[false],
-            Rfc1337::On => &[true],
+        let stated = self
+            .sysctl
+            .iter()
+            .rev()
+            .find(|(k, _)| k == "net.ipv4.tcp_rfc1337");
+        let rfc1337_values: &[bool] = match (stated.map(|(_, v)| v.as_str()), self.rfc1337) {
+            (Some("1"), _) | (None, Rfc1337::On) => &[true],
+            (Some(_), _) | (None, Rfc1337::Off) => &[false],
+            (None, Rfc1337::Auto) => &[false, true],
         };
+        let oow_ratelimit_ns = self
+            .sysctl
+            .iter()
+            .rev()
+            .find(|(k, _)| k == "net.ipv4.tcp_invalid_ratelimit")
+            .and_then(|(_, v)| v.parse::<i64>().ok())
+            .map_or(crate::policy::linux::OOW_RATELIMIT_NS, |ms| ms * 1_000_000);
         rfc1337_values
             .iter()
             .map(|&rfc1337| {
                 let linux = LinuxPolicy {
                     time_wait_len_ns,
                     rfc1337,
+                    oow_ratelimit_ns,
                     ..LinuxPolicy::default()
                 };
                 let policy: Box<dyn ServerPolicy> = match name {
@@ -309,6 +357,7 @@ impl JudgeArgs {
             port_range: self.port_range,
             client_time_wait_ns: (self.tw_len * 1e9).round() as i64,
             max_tuples: self.max_tuples,
+            given_settings: self.sysctl.iter().cloned().collect(),
         };
         let result = judge_files(&self.captures, &groups, &options);
         progress.clear();

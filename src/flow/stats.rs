@@ -48,4 +48,8 @@ pub struct FlowStats {
     pub reuse_after_2msl: u64,
     pub counters: KernelCounters,
     pub time_wait: TimeWaitStats,
+    /// SYN-ACKs answering SYNs that carried a TSval, and how many carried one too: shows
+    /// the server's net.ipv4.tcp_timestamps.
+    pub synacks_to_ts_syns: u64,
+    pub synacks_with_ts: u64,
 }

@@ -414,6 +414,10 @@ impl<S: RecordSink> Context<'_, S> {
             ServerState::Handshake(mut handshake) => {
                 if seg.is_syn_ack() && seg.ack == handshake.client_isn.wrapping_add(1) {
                     if handshake.server_isn.is_none() {
+                        if handshake.client_tsval.is_some() {
+                            self.stats.synacks_to_ts_syns += 1;
+                            self.stats.synacks_with_ts += u64::from(seg.tsval().is_some());
+                        }
                         self.start_incarnation(key, tuple, &handshake, seg.seq, Some(seg));
                     } else {
                         count_traffic(tuple, seg, Direction::ToClient);

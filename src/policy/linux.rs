@@ -36,6 +36,8 @@ pub struct LinuxPolicy {
     /// How old ts_recent may get before PAWS stops trusting it (TCP_PAWS_WRAP, or
     /// TCP_PAWS_24DAYS on old kernels).
     pub paws_wrap_ns: i64,
+    /// net.ipv4.tcp_invalid_ratelimit: one out-of-window ACK per socket per this long.
+    pub oow_ratelimit_ns: i64,
 }
 
 impl Default for LinuxPolicy {
@@ -45,6 +47,7 @@ impl Default for LinuxPolicy {
             rfc1337: false,
             hz: DEFAULT_HZ,
             paws_wrap_ns: PAWS_WRAP_NS,
+            oow_ratelimit_ns: OOW_RATELIMIT_NS,
         }
     }
 }
@@ -98,7 +101,7 @@ impl LinuxPolicy {
         }
         match tw.last_oow_ack_ns {
             Some(last)
-                if (0..self.jiffies_between(0, OOW_RATELIMIT_NS))
+                if (0..self.jiffies_between(0, self.oow_ratelimit_ns))
                     .contains(&self.jiffies_between(last, seg.ts_ns)) =>
             {
                 (false, Some(last))
@@ -114,7 +117,14 @@ impl ServerPolicy for LinuxPolicy {
     }
 
     fn settings(&self) -> String {
-        format!("tcp_rfc1337={}", u8::from(self.rfc1337))
+        let mut settings = format!("tcp_rfc1337={}", u8::from(self.rfc1337));
+        if self.oow_ratelimit_ns != OOW_RATELIMIT_NS {
+            settings += &format!(
+                ", tcp_invalid_ratelimit={}",
+                self.oow_ratelimit_ns / 1_000_000
+            );
+        }
+        settings
     }
 
     fn simulated(&self) -> bool {

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::analysis::{Agreement, Analysis, ReplyCounts, VerdictCounts, findings};
+use crate::analysis::{Agreement, Analysis, ReplyCounts, VerdictCounts, findings, server_settings};
 use crate::nat::ClockModel;
 use crate::timefmt::rfc3339;
 
@@ -38,7 +38,18 @@ struct Report<'a> {
     ports: Vec<PortsJson>,
     /// What went wrong, most severe first, with evidence and advice.
     findings: Vec<FindingJson>,
+    /// The server settings the verdicts assume: value, source (given, inferred, default),
+    /// evidence, and whether the capture contradicts a given or default value.
+    server_settings: BTreeMap<&'static str, SettingJson>,
     warnings: &'a [String],
+}
+
+#[derive(Serialize)]
+struct SettingJson {
+    value: String,
+    source: &'static str,
+    evidence: String,
+    contradicted: bool,
 }
 
 #[derive(Serialize)]
@@ -356,6 +367,20 @@ pub fn to_json(analysis: &Analysis) -> String {
                 title: f.title,
                 evidence: f.evidence,
                 advice: f.advice,
+            })
+            .collect(),
+        server_settings: server_settings(analysis)
+            .into_iter()
+            .map(|(k, s)| {
+                (
+                    k,
+                    SettingJson {
+                        value: s.value,
+                        source: s.source.key(),
+                        evidence: s.evidence,
+                        contradicted: s.contradicted,
+                    },
+                )
             })
             .collect(),
         warnings: &analysis.warnings,

@@ -4,7 +4,7 @@ use std::fmt::Write;
 
 use polars::prelude::*;
 
-use crate::analysis::{Analysis, findings, findings_text};
+use crate::analysis::{Analysis, findings, findings_text, server_settings};
 use crate::table::{chain_attempts, syns_frame};
 use crate::timefmt::rfc3339;
 
@@ -106,6 +106,18 @@ pub fn to_text(analysis: &Analysis) -> PolarsResult<String> {
     for warning in &analysis.warnings {
         let _ = writeln!(out, "warning: {warning}");
     }
+    let settings: Vec<String> = server_settings(analysis)
+        .iter()
+        .map(|(k, s)| {
+            format!(
+                "{}={} ({})",
+                k.trim_start_matches("net.ipv4."),
+                s.value,
+                s.source.key()
+            )
+        })
+        .collect();
+    let _ = writeln!(out, "server settings: {}", settings.join(", "));
     let _ = writeln!(out, "\nfindings:");
     out.push_str(&findings_text(&findings(analysis)));
     if !syns.rejected.is_empty() {

@@ -128,6 +128,7 @@ fn truth_adds_up(name: &str, truth: &Value) {
         num(truth, "/connects/established"),
         num(truth, "/server_counters/TcpPassiveOpens")
     );
+    assert!(num(truth, "/connects/failed_at_nat") <= num(truth, "/connects/failed"));
     assert_eq!(
         num(truth, "/time_wait/entered"),
         num(truth, "/server_counters/TcpExtTW")
@@ -221,6 +222,7 @@ fn linux_server_captures_match_the_analyzer_exactly() {
         truth_adds_up(name, &truth);
         let report = readable_as_written(name, &pcap, &truth);
         failures.extend(mismatches(name, &report, &truth));
+        attempts_match(name, &dir, &pcap, &truth);
         if report["settings"] != "tcp_rfc1337=0" {
             failures.push(format!("{name}: settings {}", report["settings"]));
         }
@@ -254,6 +256,41 @@ fn linux_server_captures_match_the_analyzer_exactly() {
     assert!(client_closes > 0, "no client-first closes");
 }
 
+/// `export`'s attempts table chains each connect's SYNs: one row per connect that reached
+/// the capture, established exactly when the truth says.
+fn attempts_match(name: &str, dir: &Path, pcap: &Path, truth: &Value) {
+    let out_dir = dir.join(format!("{name}-tables"));
+    let out = pawscope(&[
+        "export",
+        path_str(pcap),
+        "-o",
+        path_str(&out_dir),
+        "--tables",
+        "attempts",
+        "--format",
+        "json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows = read_json(&out_dir.join("attempts.json"));
+    let rows = rows.as_array().expect("attempts rows");
+    assert_eq!(
+        rows.len() as u64,
+        num(truth, "/connects/attempted") - num(truth, "/connects/failed_at_nat"),
+        "{name}: attempts"
+    );
+    let established = rows
+        .iter()
+        .filter(|r| r["outcome"] == "established")
+        .count() as u64;
+    assert_eq!(established, num(truth, "/connects/established"), "{name}");
+    let syns: u64 = rows.iter().map(|r| num(r, "/syns")).sum();
+    assert_eq!(syns, num(truth, "/syns/sent"), "{name}: SYNs chained");
+}
+
 #[test]
 fn no_timestamps_server_matches_the_analyzer_exactly() {
     let dir = scratch("no-ts");
@@ -271,6 +308,7 @@ fn no_timestamps_server_matches_the_analyzer_exactly() {
     );
     truth_adds_up("no-ts", &truth);
     let report = readable_as_written("no-ts", &pcap, &truth);
+    attempts_match("no-ts", &dir, &pcap, &truth);
     let failures = mismatches("no-ts", &report, &truth);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     assert_eq!(num(&truth, "/server_counters/TcpExtPAWSTimewait"), 0);
@@ -401,6 +439,7 @@ fn tw_recycle_drops_match_the_closed_form() {
     let report = readable_as_written("recycle", &pcap, &truth);
     // Every dropped SYN shows in the capture with no reply.
     assert_eq!(num(&report, "/syn/replies/none"), expected_drops);
+    attempts_match("recycle", &dir, &pcap, &truth);
 }
 
 #[test]

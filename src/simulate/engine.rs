@@ -53,6 +53,8 @@ pub struct Tally {
     pub connects_attempted: u64,
     pub connects_established: u64,
     pub connects_failed: u64,
+    /// Failed connects none of whose SYNs got past the NAT.
+    pub connects_failed_at_nat: u64,
     pub syns_sent: u64,
     pub syn_retransmissions: u64,
     pub syns_dropped_by_nat: u64,
@@ -315,6 +317,9 @@ impl<'a, W: Write> Engine<'a, W> {
         }
         // No answer to the last retransmission: the connect fails.
         self.tally.connects_failed += 1;
+        if conn.syns_on_wire == 0 {
+            self.tally.connects_failed_at_nat += 1;
+        }
         self.finish(id);
         Ok(())
     }

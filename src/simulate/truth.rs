@@ -81,6 +81,8 @@ pub struct Connects {
     pub established: u64,
     /// Gave up after the last SYN retransmission went unanswered.
     pub failed: u64,
+    /// Failed connects whose SYNs the NAT dropped every time: nothing of them is captured.
+    pub failed_at_nat: u64,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -203,6 +205,7 @@ impl Truth {
                 attempted: tally.connects_attempted,
                 established: tally.connects_established,
                 failed: tally.connects_failed,
+                failed_at_nat: tally.connects_failed_at_nat,
             },
             syns: Syns {
                 sent: tally.syns_sent,

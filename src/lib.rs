@@ -3,6 +3,8 @@
 //! Data flows one way: [`capture`] (files -> frames), [`packet`] (frames -> segments),
 //! [`flow`] (segments -> connection lifecycles and SYN judgements, asking [`policy`] for the
 //! kernel's rules), [`analysis`] (judgements + observed replies -> findings), [`report`].
+//! [`simulate`] runs the other way: it generates captures, with their ground truth, from a
+//! model of hosts, NAT and server.
 
 pub mod analysis;
 pub mod capture;
@@ -15,5 +17,6 @@ pub mod packet;
 pub mod policy;
 pub mod report;
 pub mod seq;
+pub mod simulate;
 pub mod table;
 pub mod timefmt;

@@ -29,6 +29,7 @@ use crate::policy::rfc7323::Rfc7323Policy;
 use crate::policy::tw_recycle::TwRecyclePolicy;
 use crate::report::{ReportChart, chart_title, report_html, report_markdown};
 use crate::report::{info_json, info_text, to_json, to_text, whatif_json, whatif_text};
+use crate::simulate;
 use crate::table::{TABLE_NAMES, TableFormat, Tables, stage_tables, write_tables};
 
 /// Exit status for bad input (unreadable or invalid capture), like clap's usage errors.
@@ -61,6 +62,65 @@ enum Command {
     Export(ExportArgs),
     /// Describe capture files: format, interfaces, packets, times, what they carry.
     Info(InfoArgs),
+    /// Write a synthetic capture of hosts behind NAT meeting a server's TIME_WAIT, and its
+    /// ground truth.
+    Simulate(Box<SimulateArgs>),
+}
+
+/// Every value is taken as text and checked by `simulate::Params`, so that a bad one gives
+/// a single line naming the option.
+#[derive(clap::Args, Debug)]
+struct SimulateArgs {
+    /// The capture to write (pcap, raw IP, microseconds).
+    #[arg(short = 'o', long = "out", value_name = "FILE.pcap")]
+    out: PathBuf,
+    /// Also write the ground truth as JSON.
+    #[arg(long, value_name = "FILE.json")]
+    truth: Option<PathBuf>,
+    /// Client hosts (192.0.2.x, or 2001:db8:1::x with an IPv6 server).
+    #[arg(long, value_name = "N", default_value = simulate::params_default::HOSTS, allow_hyphen_values = true)]
+    hosts: String,
+    /// Public NAT addresses (203.0.113.x / 2001:db8:2::x); hosts take them in turn.
+    #[arg(long, value_name = "N", default_value = simulate::params_default::NAT_ADDRS, allow_hyphen_values = true)]
+    nat_addrs: String,
+    /// Each NAT address's public port pool; the lowest free port is used first.
+    #[arg(long, value_name = "LO-HI", default_value = simulate::params_default::PORTS, allow_hyphen_values = true)]
+    ports: String,
+    /// Connects per second.
+    #[arg(long, value_name = "CONNECTS_PER_SEC", default_value = simulate::params_default::RATE, allow_hyphen_values = true)]
+    rate: String,
+    /// Seconds during which connects start.
+    #[arg(long, value_name = "SECS", default_value = simulate::params_default::DURATION, allow_hyphen_values = true)]
+    duration: String,
+    /// `poisson`: random arrivals, random hosts; `fixed`: one connect every 1/rate seconds,
+    /// hosts in turn.
+    #[arg(long, value_name = "poisson|fixed", default_value = simulate::params_default::ARRIVALS)]
+    arrivals: String,
+    /// Which side sends the first FIN.
+    #[arg(long, value_name = "server|client", default_value = simulate::params_default::CLOSE)]
+    close: String,
+    /// Hosts sending TCP timestamps (`mixed`: every second host does not).
+    #[arg(long, value_name = "on|off|mixed", default_value = simulate::params_default::TIMESTAMPS)]
+    timestamps: String,
+    /// The hosts' timestamp clock rates in Hz, cycled over the hosts.
+    #[arg(long, value_name = "HZ[,HZ...]", default_value = simulate::params_default::CLOCK_RATES, allow_hyphen_values = true)]
+    clock_rates: String,
+    /// Place the hosts' clock offsets within this many ticks of each other (default: random).
+    #[arg(long, value_name = "TICKS", allow_hyphen_values = true)]
+    clock_spread: Option<String>,
+    /// The server's kernel behaviour.
+    #[arg(
+        long,
+        value_name = "linux|tw-recycle|tw-recycle-24day|no-timestamps",
+        default_value = simulate::params_default::SERVER
+    )]
+    server: String,
+    /// The server endpoint; its address family decides the hosts' and NAT's.
+    #[arg(long, value_name = "ADDR:PORT", default_value = simulate::params_default::SERVER_ADDR)]
+    server_addr: String,
+    /// Seed of every random choice: the same seed writes the same bytes.
+    #[arg(long, value_name = "N", default_value = simulate::params_default::SEED, allow_hyphen_values = true)]
+    seed: String,
 }
 
 #[derive(clap::Args, Debug)]
@@ -397,6 +457,53 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Report(args) => report(args),
         Command::Chart(args) => chart(args),
         Command::Info(args) => info(args),
+        Command::Simulate(args) => simulate_command(*args),
+    }
+}
+
+fn simulate_command(args: SimulateArgs) -> ExitCode {
+    let raw = simulate::RawParams {
+        hosts: args.hosts,
+        nat_addrs: args.nat_addrs,
+        ports: args.ports,
+        rate: args.rate,
+        duration: args.duration,
+        arrivals: args.arrivals,
+        close: args.close,
+        timestamps: args.timestamps,
+        clock_rates: args.clock_rates,
+        clock_spread: args.clock_spread,
+        server: args.server,
+        server_addr: args.server_addr,
+        seed: args.seed,
+    };
+    let params = match simulate::Params::from_raw(&raw) {
+        Ok(params) => params,
+        Err(e) => {
+            eprintln!("pawscope: simulate: {e}");
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+    };
+    match simulate::simulate_to_files(&params, &args.out, args.truth.as_deref()) {
+        Ok(truth) => {
+            eprintln!(
+                "pawscope: wrote {} ({} packets; {} connects, {} established, {} failed)",
+                args.out.display(),
+                truth.packets,
+                truth.connects.attempted,
+                truth.connects.established,
+                truth.connects.failed
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e @ simulate::SimError::TooManyPackets(_)) => {
+            eprintln!("pawscope: simulate: {e}");
+            ExitCode::from(EXIT_BAD_INPUT)
+        }
+        Err(e) => {
+            eprintln!("pawscope: simulate: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

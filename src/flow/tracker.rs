@@ -385,7 +385,8 @@ impl<S: RecordSink> Context<'_, S> {
                         record.handshake_ns = Some(seg.ts_ns);
                         record.ts_negotiated = connection.ts_negotiated;
                     }
-                    let outcome = connection.on_client(seg, self.policy.time_wait_len_ns());
+                    let outcome = connection
+                        .on_client(seg, self.policy.time_wait_len_for(connection.ts_negotiated));
                     tuple.state = ServerState::Open(connection);
                     if let Some(outcome) = outcome {
                         self.end_incarnation(key, tuple, outcome, connection.closer(), seg.ts_ns);
@@ -394,7 +395,8 @@ impl<S: RecordSink> Context<'_, S> {
             }
             ServerState::Open(mut connection) => {
                 count_traffic(tuple, seg, Direction::ToServer);
-                let outcome = connection.on_client(seg, self.policy.time_wait_len_ns());
+                let outcome = connection
+                    .on_client(seg, self.policy.time_wait_len_for(connection.ts_negotiated));
                 tuple.state = ServerState::Open(connection);
                 if let Some(outcome) = outcome {
                     self.end_incarnation(key, tuple, outcome, connection.closer(), seg.ts_ns);
@@ -409,6 +411,7 @@ impl<S: RecordSink> Context<'_, S> {
         self.observe_reply(tuple, seg);
         if seg.is_syn_ack() {
             self.learn_listener(key.server);
+            self.follow_unpredicted_accept(tuple, seg);
         }
         match tuple.state {
             ServerState::Handshake(mut handshake) => {
@@ -446,6 +449,33 @@ impl<S: RecordSink> Context<'_, S> {
             }
             ServerState::TimeWait(_) | ServerState::Closed | ServerState::Unknown => {}
         }
+    }
+
+    /// The policy kept the tuple in TIME_WAIT (or dropped the SYN), but the server answered the
+    /// latest SYN with a SYN-ACK: the prediction is already counted as a disagreement; the
+    /// tracker now follows what the server did, so the connection is not lost.
+    fn follow_unpredicted_accept(&mut self, tuple: &mut Tuple, seg: &Segment) {
+        let Some(syn) = tuple.open_syn else {
+            return;
+        };
+        if seg.ack != syn.isn.wrapping_add(1) {
+            return;
+        }
+        match tuple.state {
+            ServerState::TimeWait(_) => {
+                self.stats.time_wait.reopened_by_syn += 1;
+                end_time_wait(tuple, TimeWaitEnd::ReopenedBySyn, Some(seg.ts_ns));
+            }
+            ServerState::Closed => {}
+            _ => return,
+        }
+        tuple.state = ServerState::Handshake(Handshake {
+            syn_ns: syn.ts_ns,
+            client_isn: syn.isn,
+            client_tsval: syn.tsval,
+            server_isn: None,
+            server_ts: false,
+        });
     }
 
     /// Classifies the server's first answer to the tuple's latest SYN.

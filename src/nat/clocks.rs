@@ -237,14 +237,14 @@ impl AddressClocks {
     /// carries a single connection and there are several, offsets are per connection.
     pub fn model(&self) -> ClockModel {
         let started: Vec<&Clock> = self.clocks.iter().filter(|c| c.connections > 0).collect();
-        if started.len() < 3 {
-            return ClockModel::Unknown;
-        }
         let single = started.iter().filter(|c| c.connections == 1).count();
-        if single * 10 >= started.len() * 9 {
+        if started.len() >= 3 && single * 10 >= started.len() * 9 {
             ClockModel::PerConnection
-        } else {
+        } else if started.iter().any(|c| c.connections >= 2) {
+            // A clock that carried several connections is a host's, not a connection's.
             ClockModel::PerHost
+        } else {
+            ClockModel::Unknown
         }
     }
 

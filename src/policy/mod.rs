@@ -157,6 +157,10 @@ pub trait ServerPolicy {
     fn simulated(&self) -> bool;
     /// How long a fresh TIME_WAIT lasts (2MSL).
     fn time_wait_len_ns(&self) -> i64;
+    /// How long the TIME_WAIT of a connection lasts, given whether it used timestamps.
+    fn time_wait_len_for(&self, _ts_negotiated: bool) -> i64 {
+        self.time_wait_len_ns()
+    }
     /// Has the TIME_WAIT timer fired by `now_ns`?
     fn expired(&self, tw: &TimeWait, now_ns: i64) -> bool;
     /// A segment from the peer arrives on the TIME_WAIT socket.

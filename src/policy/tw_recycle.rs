@@ -61,6 +61,16 @@ impl ServerPolicy for TwRecyclePolicy {
         self.linux.time_wait_len_ns
     }
 
+    /// `tcp_time_wait()`: the short TIME_WAIT needs timestamps (`recycle_ok` requires a
+    /// ts_recent_stamp); without them it is the full TCP_TIMEWAIT_LEN.
+    fn time_wait_len_for(&self, ts_negotiated: bool) -> i64 {
+        if ts_negotiated {
+            RECYCLE_TIME_WAIT_NS
+        } else {
+            super::linux::TIME_WAIT_LEN_NS
+        }
+    }
+
     fn expired(&self, tw: &TimeWait, now_ns: i64) -> bool {
         self.linux.expired(tw, now_ns)
     }

@@ -17,8 +17,8 @@ use super::rng::Rng;
 const US_PER_SEC: i64 = 1_000_000;
 /// TCP_TIMEWAIT_LEN.
 pub const TIME_WAIT_LEN_US: i64 = 60 * US_PER_SEC;
-/// TIME_WAIT under tcp_tw_recycle: 3.5 RTO, taken as 1 s.
-pub const RECYCLE_TIME_WAIT_US: i64 = US_PER_SEC;
+/// TIME_WAIT under tcp_tw_recycle: 3.5 RTO with the 200 ms minimum RTO of a LAN.
+pub const RECYCLE_TIME_WAIT_US: i64 = 700_000;
 /// TCP_PAWS_MSL: how long a per-source-IP timestamp is trusted under tcp_tw_recycle.
 pub const PAWS_MSL_US: i64 = 60 * US_PER_SEC;
 /// TCP_PAWS_WINDOW: how far behind the stored timestamp a SYN may be under tcp_tw_recycle.
@@ -493,16 +493,16 @@ mod tests {
     }
 
     #[test]
-    fn recycle_time_wait_lasts_one_second_with_timestamps_and_60_without() {
+    fn recycle_time_wait_lasts_700_ms_with_timestamps_and_60_s_without() {
         let mut s = server_in_time_wait(ServerKind::TwRecycle, true);
         assert!(matches!(
-            s.on_syn(10 * SEC + 999_999, client(40000), 7, Some(60_000)),
+            s.on_syn(10 * SEC + 699_999, client(40000), 7, Some(60_000)),
             SynReply::SynAck { isn, .. } if isn == 5000 + 65537
         ));
         let mut s = server_in_time_wait(ServerKind::TwRecycle, true);
-        // Past 1 s the tuple is free, and a newer TSval passes the per-IP check.
+        // Past 700 ms the tuple is free, and a newer TSval passes the per-IP check.
         assert!(matches!(
-            s.on_syn(11 * SEC, client(40000), 7, Some(60_000)),
+            s.on_syn(10 * SEC + 700_000, client(40000), 7, Some(60_000)),
             SynReply::SynAck { isn, .. } if isn != 5000 + 65537
         ));
         let mut s = server_in_time_wait(ServerKind::TwRecycle, false);

@@ -427,6 +427,16 @@ impl JudgeArgs {
         })
     }
 
+    /// The analysis that file-writing commands need (every record kept), its warnings
+    /// printed: their stdout is not the place.
+    fn analyze_for_files(&self, name: PolicyName) -> Result<Analysis, ExitCode> {
+        let analysis = self.analyze(name, 0, true)?;
+        for warning in &analysis.warnings {
+            eprintln!("pawscope: warning: {warning}");
+        }
+        Ok(analysis)
+    }
+
     fn client_time_wait_ns(&self) -> i64 {
         (self.tw_len * 1e9).round() as i64
     }
@@ -574,13 +584,10 @@ fn whatif(args: WhatifArgs) -> ExitCode {
 }
 
 fn report(args: ReportArgs) -> ExitCode {
-    let analysis = match args.judge.analyze(args.policy, 0, true) {
+    let analysis = match args.judge.analyze_for_files(args.policy) {
         Ok(analysis) => analysis,
         Err(code) => return code,
     };
-    for warning in &analysis.warnings {
-        eprintln!("pawscope: warning: {warning}");
-    }
     match write_report(&analysis, &args.out, args.judge.client_time_wait_ns()) {
         Ok(paths) => {
             eprintln!(
@@ -645,7 +652,7 @@ fn write_report(
 }
 
 fn chart(args: ChartArgs) -> ExitCode {
-    let analysis = match args.judge.analyze(args.policy, 0, true) {
+    let analysis = match args.judge.analyze_for_files(args.policy) {
         Ok(analysis) => analysis,
         Err(code) => return code,
     };
@@ -682,13 +689,10 @@ fn chart(args: ChartArgs) -> ExitCode {
 }
 
 fn export(args: ExportArgs) -> ExitCode {
-    let analysis = match args.judge.analyze(args.policy, 0, true) {
+    let analysis = match args.judge.analyze_for_files(args.policy) {
         Ok(analysis) => analysis,
         Err(code) => return code,
     };
-    for warning in &analysis.warnings {
-        eprintln!("pawscope: warning: {warning}");
-    }
     let records = analysis.records.unwrap_or_default();
     let tables = match Tables::build(&records.syns, &records.incarnations, &analysis.nat) {
         Ok(tables) => tables,

@@ -204,7 +204,7 @@ fn every_chart_renders_a_png_and_an_svg_with_content() {
         );
         let svg = render_svg(chart).expect("svg");
         assert!(
-            svg.contains("<svg") && svg.contains("time since capture start")
+            svg.contains("<svg") && svg.contains("seconds since 20")
                 || matches!(chart, Chart::Outcomes(_)),
             "{}",
             chart.kind()

@@ -54,6 +54,8 @@ pub struct Lane {
 /// Chart 2: one lane per busy tuple.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TimelineChart {
+    /// Capture start: the time axis counts seconds from it.
+    pub start_ns: i64,
     pub lanes: Vec<Lane>,
     pub total_tuples: usize,
     pub end: f64,
@@ -81,6 +83,8 @@ pub struct PortSeries {
 /// Chart 3: connect attempts per second by outcome, and how long the delayed ones took.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OutcomeChart {
+    /// Capture start: the time axis counts seconds from it.
+    pub start_ns: i64,
     pub seconds: Vec<SecondOutcomes>,
     /// Time to establish of every established attempt, in ms.
     pub delays_ms: Vec<f64>,
@@ -90,6 +94,8 @@ pub struct OutcomeChart {
 /// Chart 4: local ports held by client addresses over time against the range.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PortChart {
+    /// Capture start: the time axis counts seconds from it.
+    pub start_ns: i64,
     pub range_size: u32,
     /// Per client address toward a server.
     pub series: Vec<PortSeries>,
@@ -185,6 +191,7 @@ pub fn timeline_chart(analysis: &Analysis) -> TimelineChart {
     });
     lanes.truncate(MAX_LANES);
     TimelineChart {
+        start_ns,
         lanes,
         total_tuples,
         end,
@@ -227,6 +234,7 @@ pub fn outcome_chart(analysis: &Analysis) -> OutcomeChart {
     let mut seconds: Vec<SecondOutcomes> = seconds.into_values().collect();
     seconds.sort();
     OutcomeChart {
+        start_ns,
         seconds,
         delays_ms,
         policy: analysis.policy_name.to_string(),
@@ -267,6 +275,7 @@ pub fn port_chart(analysis: &Analysis, client_time_wait_ns: i64) -> PortChart {
         })
         .collect();
     PortChart {
+        start_ns,
         range_size,
         series,
         end,

@@ -110,6 +110,16 @@ const VERDICTS: [(Verdict, &str); 5] = [
     (Verdict::Unknown, "unknown / no listener"),
 ];
 
+/// The time axis counts seconds from the capture's start, named in UTC.
+fn time_axis(start_ns: i64) -> String {
+    let start = crate::timefmt::rfc3339(start_ns);
+    // Whole seconds are enough to anchor the axis.
+    format!(
+        "seconds since {} UTC",
+        &start[..19.min(start.len())].replace('T', " ")
+    )
+}
+
 fn title_style(size: u32) -> TextStyle<'static> {
     (FONT, size).into_font().into()
 }
@@ -144,7 +154,7 @@ fn draw_timestamps<DB: DrawingBackend>(
         .build_cartesian_2d(0f64..x_max, 0f64..y_max)?;
     chart
         .configure_mesh()
-        .x_desc("time since capture start (s)")
+        .x_desc(time_axis(c.start_ns))
         .y_desc("TSval (ticks)")
         .label_style((FONT, 15))
         .axis_desc_style((FONT, 17))
@@ -241,7 +251,7 @@ fn draw_timeline<DB: DrawingBackend>(
         .configure_mesh()
         .disable_y_mesh()
         .y_labels(0)
-        .x_desc("time since capture start (s)")
+        .x_desc(time_axis(c.start_ns))
         .label_style((FONT, 13))
         .axis_desc_style((FONT, 17))
         .draw()?;
@@ -374,7 +384,7 @@ fn draw_outcomes<DB: DrawingBackend>(
         .build_cartesian_2d(x_min..x_max, 0f64..y_max)?;
     chart
         .configure_mesh()
-        .x_desc("second since capture start")
+        .x_desc(time_axis(c.start_ns))
         .y_desc("attempts (by first SYN)")
         .label_style((FONT, 15))
         .axis_desc_style((FONT, 17))
@@ -491,7 +501,7 @@ fn draw_ports<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &PortChart) 
         .build_cartesian_2d(0f64..x_max, 0f64..y_max)?;
     chart
         .configure_mesh()
-        .x_desc("time since capture start (s)")
+        .x_desc(time_axis(c.start_ns))
         .y_desc("local ports held")
         .label_style((FONT, 15))
         .axis_desc_style((FONT, 17))

@@ -5,7 +5,6 @@ use std::fmt::Write;
 
 use crate::analysis::{Analysis, Finding, findings};
 use crate::chart::Chart;
-use crate::timefmt::rfc3339;
 
 /// Rows the "worst tuples" table shows.
 const WORST_TUPLES: usize = 15;
@@ -36,15 +35,7 @@ fn facts(analysis: &Analysis) -> Vec<(&'static str, String)> {
         .iter()
         .map(|f| f.path.display().to_string())
         .collect();
-    let span = match (cap.first_ts_ns, cap.last_ts_ns) {
-        (Some(a), Some(b)) => format!(
-            "{} to {} ({:.1} s)",
-            rfc3339(a),
-            rfc3339(b),
-            (b - a) as f64 / 1e9
-        ),
-        _ => "no packets".into(),
-    };
+    let span = super::capture_span(cap);
     let simulated = if analysis.policy_simulated {
         " — simulated from kernel source, not recorded from a kernel"
     } else {

@@ -11,3 +11,19 @@ pub use info::{info_json, info_text, link_name};
 pub use json::to_json;
 pub use text::to_text;
 pub use whatif::{whatif_json, whatif_text};
+
+use crate::analysis::CaptureSummary;
+use crate::timefmt::rfc3339;
+
+/// "first to last (duration)" in UTC, for the text summary and the report.
+fn capture_span(cap: &CaptureSummary) -> String {
+    match (cap.first_ts_ns, cap.last_ts_ns) {
+        (Some(first), Some(last)) => format!(
+            "{} to {} ({:.1} s)",
+            rfc3339(first),
+            rfc3339(last),
+            (last - first) as f64 / 1e9
+        ),
+        _ => "no packets".to_string(),
+    }
+}

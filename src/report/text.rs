@@ -6,7 +6,6 @@ use polars::prelude::*;
 
 use crate::analysis::{Analysis, findings, findings_text, server_settings};
 use crate::table::{chain_attempts, syns_frame};
-use crate::timefmt::rfc3339;
 
 /// The summary: totals, then the newest rejected SYNs from the `syns` table.
 pub fn to_text(analysis: &Analysis) -> PolarsResult<String> {
@@ -14,15 +13,7 @@ pub fn to_text(analysis: &Analysis) -> PolarsResult<String> {
     let cap = &analysis.capture;
     let flow = &analysis.flow;
     let syns = &analysis.syns;
-    let span = match (cap.first_ts_ns, cap.last_ts_ns) {
-        (Some(first), Some(last)) => format!(
-            "{} .. {} ({:.1} s)",
-            rfc3339(first),
-            rfc3339(last),
-            (last - first) as f64 / 1e9
-        ),
-        _ => "no packets".to_string(),
-    };
+    let span = super::capture_span(cap);
     let simulated = if analysis.policy_simulated {
         " (simulated, not recorded from a kernel)"
     } else {

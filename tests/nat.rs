@@ -8,7 +8,6 @@ mod common;
 use std::collections::BTreeSet;
 
 use common::{analyze_json, read_json, repo_root};
-use serde_json::Value;
 
 #[test]
 fn recorded_linux_clients_start_one_clock_per_connection() {
@@ -55,26 +54,7 @@ fn recorded_linux_clients_start_one_clock_per_connection() {
 
 /// The ISN of every SYN with a timestamp option, read from `export --format json`.
 fn syn_ids_with_timestamps(pcap: &std::path::Path) -> BTreeSet<u64> {
-    let dir = std::env::temp_dir().join(format!(
-        "pawscope-nat-{}-{}",
-        std::process::id(),
-        pcap.file_stem().unwrap().to_string_lossy()
-    ));
-    let out = common::pawscope(&[
-        "export",
-        pcap.to_str().unwrap(),
-        "-o",
-        dir.to_str().unwrap(),
-        "--tables",
-        "syns",
-        "--format",
-        "json",
-    ]);
-    assert!(out.status.success());
-    let text = std::fs::read_to_string(dir.join("syns.json")).expect("syns.json");
-    let rows: Value = serde_json::from_str(&text).expect("json");
-    rows.as_array()
-        .expect("rows")
+    common::export_json_rows(pcap, "syns", &[])
         .iter()
         .filter(|r| !r["tsval"].is_null())
         .map(|r| r["isn"].as_u64().unwrap())

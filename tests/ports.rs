@@ -40,20 +40,7 @@ fn exhaustion_is_dated_just_before_the_first_eaddrnotavail() {
     assert_eq!(ports.len(), usage.len());
 
     // Each client's first SYN, from the syns table.
-    let export = std::env::temp_dir().join(format!("pawscope-ports-{}", std::process::id()));
-    let out = common::pawscope(&[
-        "export",
-        pcap.to_str().unwrap(),
-        "-o",
-        export.to_str().unwrap(),
-        "--tables",
-        "syns",
-        "--format",
-        "json",
-    ]);
-    assert!(out.status.success());
-    let syns: Value =
-        serde_json::from_str(&std::fs::read_to_string(export.join("syns.json")).unwrap()).unwrap();
+    let syns = common::export_json_rows(&pcap, "syns", &[]);
 
     for (client, used) in usage {
         let entry = ports
@@ -68,8 +55,6 @@ fn exhaustion_is_dated_just_before_the_first_eaddrnotavail() {
             "{client} closes first"
         );
         let first_syn = syns
-            .as_array()
-            .unwrap()
             .iter()
             .filter(|s| s["client_addr"] == client.as_str())
             .map(|s| {

@@ -17,24 +17,7 @@ const POLICIES: [&str; 5] = [
 ];
 
 fn syn_verdicts(pcap: &std::path::Path, policy: &str) -> BTreeMap<(String, u64, u64), String> {
-    let dir = std::env::temp_dir().join(format!("pawscope-whatif-{}-{policy}", std::process::id()));
-    let out = pawscope(&[
-        "export",
-        pcap.to_str().unwrap(),
-        "-o",
-        dir.to_str().unwrap(),
-        "--tables",
-        "syns",
-        "--format",
-        "json",
-        "--policy",
-        policy,
-    ]);
-    assert!(out.status.success());
-    let rows: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("syns.json")).unwrap()).unwrap();
-    rows.as_array()
-        .unwrap()
+    common::export_json_rows(pcap, "syns", &["--policy", policy])
         .iter()
         .map(|r| {
             let key = (

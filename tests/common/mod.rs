@@ -172,3 +172,31 @@ pub fn pcap_to_pcapng(pcap: &[u8], split: usize) -> Vec<u8> {
     }
     out
 }
+
+/// Exports one table as JSON (`export --tables NAME --format json`, plus `extra` options)
+/// and returns its rows.
+pub fn export_json_rows(capture: &Path, table: &str, extra: &[&str]) -> Vec<Value> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static RUN: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "pawscope-export-{}-{}",
+        std::process::id(),
+        RUN.fetch_add(1, Ordering::Relaxed)
+    ));
+    let path = capture.to_str().expect("utf-8 path");
+    let dir_arg = dir.to_str().expect("utf-8 path");
+    let mut args = vec![
+        "export", path, "-o", dir_arg, "--tables", table, "--format", "json",
+    ];
+    args.extend_from_slice(extra);
+    let out = pawscope(&args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(dir.join(format!("{table}.json"))).expect("table file");
+    let rows: Value = serde_json::from_str(&text).expect("json rows");
+    let _ = std::fs::remove_dir_all(&dir);
+    rows.as_array().cloned().unwrap_or_default()
+}

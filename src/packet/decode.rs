@@ -4,8 +4,8 @@
 use std::net::{IpAddr, SocketAddr};
 
 use etherparse::{
-    EtherType, IpNumber, Ipv6ExtensionSlice, LaxIpPayloadSlice, LaxNetSlice, LaxSlicedPacket,
-    TcpOptionElement, TcpSlice,
+    EtherType, IpNumber, LaxIpPayloadSlice, LaxNetSlice, LaxSlicedPacket, TcpOptionElement,
+    TcpSlice,
 };
 
 use super::defrag::{Fragment, FragmentKey, HeaderDefrag};
@@ -148,6 +148,46 @@ struct Network<'s, 'a> {
     fragment: Option<Fragment<'a>>,
 }
 
+/// The fields of an IPv6 fragment header.
+struct Ipv6FragmentFields {
+    id: u32,
+    offset: usize,
+    more: bool,
+}
+
+/// Finds the fragment header in an IPv6 extension chain, checking every length against the
+/// bytes present. etherparse's own iterator trusts a lax chain that ended early and reads past
+/// it, so the chain is walked here instead.
+fn ipv6_fragment_header(first: u8, mut chain: &[u8]) -> Option<Ipv6FragmentFields> {
+    const HOP_BY_HOP: u8 = 0;
+    const ROUTING: u8 = 43;
+    const FRAGMENT: u8 = 44;
+    const AUTH: u8 = 51;
+    const DEST_OPTIONS: u8 = 60;
+    let mut next = first;
+    loop {
+        if chain.len() < 8 {
+            return None;
+        }
+        let len = match next {
+            FRAGMENT => {
+                let offset_and_flags = u16::from_be_bytes([chain[2], chain[3]]);
+                return Some(Ipv6FragmentFields {
+                    id: u32::from_be_bytes([chain[4], chain[5], chain[6], chain[7]]),
+                    // 13 bits of 8-byte units above 3 flag bits: masking gives bytes.
+                    offset: usize::from(offset_and_flags & 0xfff8),
+                    more: offset_and_flags & 1 == 1,
+                });
+            }
+            HOP_BY_HOP | ROUTING | DEST_OPTIONS => (usize::from(chain[1]) + 1) * 8,
+            AUTH => (usize::from(chain[1]) + 2) * 4,
+            _ => return None,
+        };
+        next = chain[0];
+        chain = chain.get(len..)?;
+    }
+}
+
 fn network<'s, 'a>(sliced: &'s LaxSlicedPacket<'a>) -> Result<Network<'s, 'a>, SkipReason> {
     match &sliced.net {
         Some(LaxNetSlice::Ipv4(v4)) => {
@@ -185,19 +225,16 @@ fn network<'s, 'a>(sliced: &'s LaxSlicedPacket<'a>) -> Result<Network<'s, 'a>, S
                 header.destination_addr().into(),
             );
             let payload = v6.payload();
-            let fragment = extensions.clone().into_iter().find_map(|ext| match ext {
-                Ipv6ExtensionSlice::Fragment(f) if payload.fragmented => Some(Fragment {
-                    key: FragmentKey {
-                        src,
-                        dst,
-                        id: f.identification(),
-                    },
-                    offset: usize::from(f.fragment_offset().byte_offset()),
-                    more: f.more_fragments(),
+            let fragment = payload
+                .fragmented
+                .then(|| ipv6_fragment_header(header.next_header().0, extensions.slice()))
+                .flatten()
+                .map(|f| Fragment {
+                    key: FragmentKey { src, dst, id: f.id },
+                    offset: f.offset,
+                    more: f.more,
                     payload: payload.payload,
-                }),
-                _ => None,
-            });
+                });
             Ok(Network {
                 src,
                 dst,
@@ -326,6 +363,16 @@ mod tests {
         bytes
     }
 
+    fn raw_frame(data: &[u8]) -> Frame<'_> {
+        Frame {
+            ts_ns: 5,
+            link: LinkType::RAW,
+            data,
+            orig_len: data.len() as u32,
+            offset: 0,
+        }
+    }
+
     fn decode_one(link: LinkType, data: &[u8]) -> Result<Segment, SkipReason> {
         let frame = Frame {
             ts_ns: 5,
@@ -424,5 +471,63 @@ mod tests {
             decode_one(LinkType(147), &inner_syn()),
             Err(SkipReason::UnsupportedLinkType(147))
         );
+    }
+
+    /// Found by fuzzing: a destination-options header naming a hop-by-hop header after it (which
+    /// must come first) ends etherparse's lax extension chain early, and its iterator then reads
+    /// past the slice. The decoder walks the chain itself, so this is a skipped packet.
+    #[test]
+    fn ipv6_extension_chain_cut_short_is_skipped() {
+        let mut packet = vec![0x60, 0, 0, 0, 0, 16, 60, 64];
+        packet.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+        packet.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
+        // Destination options (next header: hop-by-hop), then a hop-by-hop header.
+        packet.extend_from_slice(&[0, 0, 1, 4, 0, 0, 0, 0]);
+        packet.extend_from_slice(&[6, 0, 1, 4, 0, 0, 0, 0]);
+        assert!(decode_one(LinkType::RAW, &packet).is_err());
+    }
+
+    /// An IPv6 SYN in two fragments, each behind a destination-options header: the decoder
+    /// finds the fragment header past the other extension and reassembles the TCP header.
+    #[test]
+    fn ipv6_fragments_behind_destination_options_reassemble() {
+        let src = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+        let dst = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2];
+        let mut whole = Vec::new();
+        PacketBuilder::ipv6(src, dst, 64)
+            .tcp(40000, 80, 1234, 64240)
+            .syn()
+            .options(&[TcpOptionElement::Timestamp(777, 0)])
+            .unwrap()
+            .write(&mut whole, &[])
+            .unwrap();
+        let tcp = &whole[40..];
+        let fragment = |offset: usize, more: bool, body: &[u8]| {
+            let mut packet = vec![0x60, 0, 0, 0];
+            packet.extend_from_slice(&((16 + body.len()) as u16).to_be_bytes());
+            packet.extend_from_slice(&[60, 64]);
+            packet.extend_from_slice(&src);
+            packet.extend_from_slice(&dst);
+            packet.extend_from_slice(&[44, 0, 1, 4, 0, 0, 0, 0]);
+            let offset_and_more = (offset as u16) | u16::from(more);
+            packet.extend_from_slice(&[6, 0]);
+            packet.extend_from_slice(&offset_and_more.to_be_bytes());
+            packet.extend_from_slice(&0xfeed_u32.to_be_bytes());
+            packet.extend_from_slice(body);
+            packet
+        };
+        let first = fragment(0, true, &tcp[..8]);
+        let last = fragment(8, false, &tcp[8..]);
+        let mut decoder = Decoder::new();
+        assert!(decoder.decode(&raw_frame(&first)).segment.is_err());
+        let segment = decoder
+            .decode(&raw_frame(&last))
+            .segment
+            .expect("reassembled");
+        assert_eq!(segment.src, "[2001:db8::1]:40000".parse().unwrap());
+        assert_eq!(segment.dst, "[2001:db8::2]:80".parse().unwrap());
+        assert_eq!(segment.seq, 1234);
+        assert!(segment.is_syn());
+        assert_eq!(segment.tsval(), Some(777));
     }
 }

@@ -193,3 +193,31 @@ fn permission_denied() {
         "{stderr}"
     );
 }
+
+/// Inputs the fuzzers found crashing, kept in `fuzz/regressions`: pcapng packet times beyond
+/// what an i64 of nanoseconds can hold with room for arithmetic are refused at their block,
+/// and a truncated IPv6 extension chain is a skipped packet, not an out-of-bounds read.
+#[test]
+fn fuzz_regressions() {
+    let dir = repo_root().join("fuzz/regressions");
+    for (name, message) in [
+        (
+            "analyze-pcapng-negative-tsoffset",
+            "at byte 84: packet time out of range",
+        ),
+        (
+            "analyze-pcapng-time-overflow",
+            "at byte 48: packet time out of range",
+        ),
+    ] {
+        assert_one_line_error(&dir.join(name), message);
+    }
+    for name in [
+        "analyze-ipv6-truncated-ext-chain",
+        "decoder-ipv6-truncated-ext-chain",
+    ] {
+        let (code, _, stderr) = analyze(&dir.join(name));
+        assert_ne!(code, Some(101), "{name} panicked: {stderr}");
+        assert!(!stderr.contains("panicked"), "{name}: {stderr}");
+    }
+}

@@ -421,7 +421,7 @@ fn ng_block(
         Block::EnhancedPacket(epb) => {
             let iface = interface(state, epb.if_id)?;
             let units = (u64::from(epb.ts_high) << 32) | u64::from(epb.ts_low);
-            let ts_ns = iface_time(&iface, units);
+            let ts_ns = iface_time(&iface, units)?;
             Ok(Some(lent(
                 ts_ns,
                 iface.link,
@@ -484,7 +484,7 @@ fn ng_block(
             let units = (u64::from(ts_high) << 32) | u64::from(ts_low);
             state.info.obsolete_packet_blocks += 1;
             Ok(Some(lent(
-                iface_time(&iface, units),
+                iface_time(&iface, units)?,
                 iface.link,
                 data,
                 orig_len,
@@ -509,9 +509,22 @@ fn interface(state: &BlockState<'_>, id: u32) -> Result<Interface, String> {
         .ok_or_else(|| format!("packet names undeclared interface {id}"))
 }
 
-fn iface_time(iface: &Interface, units: u64) -> i64 {
-    units_to_ns(units, iface.units_per_sec)
-        .saturating_add(iface.offset_sec.saturating_mul(1_000_000_000))
+/// Packet times further than this from 1970 (about 146 years) are refused: nothing captures
+/// then, and keeping every later time difference and deadline inside an i64 needs the margin.
+const MAX_ABS_TIME_NS: i64 = 1 << 62;
+
+fn iface_time(iface: &Interface, units: u64) -> Result<i64, String> {
+    iface
+        .offset_sec
+        .checked_mul(1_000_000_000)
+        .and_then(|offset_ns| units_to_ns(units, iface.units_per_sec).checked_add(offset_ns))
+        .filter(|ns| ns.unsigned_abs() <= MAX_ABS_TIME_NS.unsigned_abs())
+        .ok_or_else(|| {
+            format!(
+                "packet time out of range ({units} units at {} per second, if_tsoffset {} s)",
+                iface.units_per_sec, iface.offset_sec
+            )
+        })
 }
 
 fn block_name(block: &Block<'_>) -> &'static str {

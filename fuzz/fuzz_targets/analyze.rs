@@ -43,10 +43,10 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let records = analysis.records.as_ref().expect("records kept");
-    let tables = Tables::build(&records.syns, &records.incarnations, &analysis.nat);
-    if let Err(e) = &tables {
-        panic!("tables from an analysis that succeeded: {e}");
-    }
+    let tables = match Tables::build(&records.syns, &records.incarnations, &analysis.nat) {
+        Ok(tables) => tables,
+        Err(e) => panic!("tables from an analysis that succeeded: {e}"),
+    };
     let charts = pawscope::chart::all_charts(&analysis, CLIENT_TIME_WAIT_NS);
     let json = pawscope::report::to_json(&analysis);
     if let Err(e) = serde_json::from_str::<serde_json::Value>(&json) {

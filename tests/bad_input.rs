@@ -213,6 +213,7 @@ fn fuzz_regressions() {
         assert_one_line_error(&dir.join(name), message);
     }
     for name in [
+        "analyze-pcapng-time-bound-edge",
         "analyze-ipv6-truncated-ext-chain",
         "decoder-ipv6-truncated-ext-chain",
     ] {

@@ -6,8 +6,9 @@
 //! whole little-endian pcap file: its header is skipped):
 //! records of `ts_sec: u32le, ts_frac: u32le, incl_len: u32le, orig_len: u32le, data`.
 //! `ts_frac` below 10^9 is a fraction in microseconds (times 1000, as the reader does for
-//! microsecond files); from 2^31 up, the 8 time bytes are one little-endian i64 of
-//! nanoseconds, reaching the extreme times pcapng's `if_tsoffset` can produce.
+//! microsecond files); from 2^31 up, the low 63 bits of the 8 time bytes (little-endian)
+//! are nanoseconds from -2^62, the all-ones value standing for +2^62: the whole range of
+//! times the reader lets through (pcapng's `if_tsoffset` and 64-bit timestamps reach it).
 //! `incl_len` beyond the bytes left takes the rest.
 
 #![no_main]
@@ -20,6 +21,8 @@ const LINKS: [u32; 10] = [0, 1, 12, 14, 101, 108, 113, 228, 229, 276];
 /// A link type pawscope does not decode (802.11 radiotap).
 const UNKNOWN_LINK: u32 = 127;
 const RECORD_HEADER: usize = 16;
+/// The reader refuses packet times further than this from 1970.
+const MAX_ABS_TIME_NS: i64 = 1 << 62;
 /// Frames read from one input at most.
 const MAX_FRAMES: usize = 4096;
 
@@ -53,7 +56,13 @@ fn records(mut data: &[u8]) -> Vec<Record<'_>> {
         let incl = u32_at(data, 8) as usize;
         let orig_len = u32_at(data, 12);
         let ts_ns = if frac >= 0x8000_0000 {
-            i64::from_le_bytes(data[..8].try_into().unwrap())
+            // The low 63 bits, from -2^62 up; the highest value stands for +2^62 itself.
+            let raw = u64::from_le_bytes(data[..8].try_into().unwrap()) & (u64::MAX >> 1);
+            if raw == u64::MAX >> 1 {
+                MAX_ABS_TIME_NS
+            } else {
+                raw as i64 - MAX_ABS_TIME_NS
+            }
         } else if frac < 1_000_000_000 {
             i64::from(sec) * 1_000_000_000 + i64::from(frac) * 1_000
         } else {

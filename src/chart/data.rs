@@ -14,7 +14,8 @@ pub const MAX_LANES: usize = 30;
 pub const MAX_PORT_SERIES: usize = 4;
 
 fn secs(ts_ns: i64, start_ns: i64) -> f64 {
-    (ts_ns - start_ns) as f64 / 1e9
+    // In floating point: two valid packet times can be 2^63 ns apart.
+    (ts_ns as f64 - start_ns as f64) / 1e9
 }
 
 /// One SYN on the TSval chart.

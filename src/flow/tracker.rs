@@ -90,7 +90,7 @@ impl Tuple {
 
     /// Nothing about the tuple can still matter to the server's kernel.
     fn retirable(&self, now_ns: i64, horizon_ns: i64) -> bool {
-        let quiet = now_ns - self.last_seen_ns > horizon_ns;
+        let quiet = now_ns.saturating_sub(self.last_seen_ns) > horizon_ns;
         let forgotten = match self.state {
             ServerState::Closed => true,
             // A request socket gives up long before the horizon.

@@ -56,7 +56,7 @@ impl HeaderDefrag {
     pub fn add(&mut self, fragment: &Fragment<'_>, now_ns: i64) -> Option<Reassembled> {
         if self.pending.len() >= MAX_PENDING {
             self.pending
-                .retain(|_, p| now_ns - p.first_ns < FRAGMENT_TIMEOUT_NS);
+                .retain(|_, p| now_ns.saturating_sub(p.first_ns) < FRAGMENT_TIMEOUT_NS);
             if self.pending.len() >= MAX_PENDING {
                 let oldest = self
                     .pending
@@ -74,7 +74,7 @@ impl HeaderDefrag {
             datagram_len: None,
             first_ns: now_ns,
         });
-        if now_ns - partial.first_ns >= FRAGMENT_TIMEOUT_NS {
+        if now_ns.saturating_sub(partial.first_ns) >= FRAGMENT_TIMEOUT_NS {
             // The kernel would have given up on the old datagram: start over.
             *partial = Partial {
                 head: [0; MAX_TCP_HEADER],

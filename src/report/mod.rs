@@ -22,7 +22,7 @@ fn capture_span(cap: &CaptureSummary) -> String {
             "{} to {} ({:.1} s)",
             rfc3339(first),
             rfc3339(last),
-            (last - first) as f64 / 1e9
+            (last as f64 - first as f64) / 1e9
         ),
         _ => "no packets".to_string(),
     }

@@ -42,7 +42,9 @@ for target in "${targets[@]}"; do
     status=$?
     execs="$(grep -o 'stat::number_of_executed_units: [0-9]*' "$log" | tail -n 1 | grep -o '[0-9]*$')"
     [ -n "$execs" ] || execs="$(grep -o 'Done [0-9]* runs' "$log" | tail -n 1 | grep -o '[0-9]*')"
-    coverage="$(grep -E '^#[0-9]+' "$log" | tail -n 1 | grep -oE 'cov: [0-9]+ ft: [0-9]+ corp: [0-9]+/[0-9]+[a-zA-Z]*' || true)"
+    # -fork=N prints "#N: cov: ..." status lines instead of final stats.
+    [ -n "$execs" ] || execs="$(grep -oE '^#[0-9]+:' "$log" | tail -n 1 | tr -d '#:')"
+    coverage="$(grep -E '^#[0-9]+' "$log" | tail -n 1 | grep -oE 'cov: [0-9]+ ft: [0-9]+ corp: [0-9]+(/[0-9]+[a-zA-Z]*)?' || true)"
     outcome="no crash"
     if grep -q 'ERROR: libFuzzer: timeout\|SUMMARY: libFuzzer: timeout' "$log"; then
         outcome="HANG (timeout)"

@@ -6,15 +6,13 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{analyze_json, pawscope, repo_root};
-use pawscope::analysis::{Analysis, AnalyzeOptions, analyze_files};
+use common::{analysis_with_records, analyze_json, pawscope, repo_root};
+use pawscope::analysis::Analysis;
 use pawscope::chart::{
     Chart, MAX_LANES, SecondOutcomes, all_charts, outcome_chart, port_chart, render_png,
     render_svg, timeline_chart, timestamp_chart,
 };
 use pawscope::flow::Verdict;
-use pawscope::policy::ServerPolicy;
-use pawscope::policy::linux::LinuxPolicy;
 
 const MINUTE_NS: i64 = 60_000_000_000;
 
@@ -22,29 +20,8 @@ fn sample(name: &str) -> PathBuf {
     repo_root().join("samples").join(name)
 }
 
-fn analysis(pcap: &Path, port_range: (u16, u16)) -> Analysis {
-    let policies = [
-        LinuxPolicy::default(),
-        LinuxPolicy {
-            rfc1337: true,
-            ..LinuxPolicy::default()
-        },
-    ];
-    let options = AnalyzeOptions {
-        candidates: policies.iter().map(|p| p as &dyn ServerPolicy).collect(),
-        server: None,
-        keep_rejected: 0,
-        progress: None,
-        keep_records: true,
-        port_range,
-        client_time_wait_ns: MINUTE_NS,
-        ..AnalyzeOptions::default()
-    };
-    analyze_files(&[pcap.to_path_buf()], &options).expect("analysis")
-}
-
 fn default_analysis(name: &str) -> Analysis {
-    analysis(&sample(name), pawscope::analysis::DEFAULT_PORT_RANGE)
+    analysis_with_records(&sample(name), pawscope::analysis::DEFAULT_PORT_RANGE)
 }
 
 #[test]
@@ -152,7 +129,7 @@ fn outcome_bars_add_up_to_the_attempts() {
 
 #[test]
 fn port_series_reach_the_range_where_it_was_exhausted() {
-    let a = analysis(&sample("client-port-exhaustion.pcap"), (40000, 40049));
+    let a = analysis_with_records(&sample("client-port-exhaustion.pcap"), (40000, 40049));
     let chart = port_chart(&a, MINUTE_NS);
     assert_eq!(chart.range_size, 50);
     assert_eq!(chart.series.len(), 2);

@@ -6,10 +6,8 @@ mod common;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use common::{analyze_json, pawscope, read_json, repo_root};
-use pawscope::analysis::{Analysis, AnalyzeOptions, analyze_files};
-use pawscope::policy::ServerPolicy;
-use pawscope::policy::linux::LinuxPolicy;
+use common::{analysis_with_records, analyze_json, pawscope, read_json, repo_root};
+use pawscope::analysis::Analysis;
 use pawscope::table::{TABLE_NAMES, Tables};
 use polars::prelude::*;
 use serde_json::Value;
@@ -38,24 +36,7 @@ fn samples() -> Vec<(String, PathBuf, Value)> {
 
 /// The analysis the CLI's default settings give, with every record kept.
 fn analysis_of(pcap: &Path) -> Analysis {
-    let candidates = [
-        LinuxPolicy::default(),
-        LinuxPolicy {
-            rfc1337: true,
-            ..LinuxPolicy::default()
-        },
-    ];
-    let options = AnalyzeOptions {
-        candidates: candidates.iter().map(|p| p as &dyn ServerPolicy).collect(),
-        server: None,
-        keep_rejected: 0,
-        progress: None,
-        keep_records: true,
-        port_range: pawscope::analysis::DEFAULT_PORT_RANGE,
-        client_time_wait_ns: 60_000_000_000,
-        ..AnalyzeOptions::default()
-    };
-    analyze_files(&[pcap.to_path_buf()], &options).expect("analysis")
+    analysis_with_records(pcap, pawscope::analysis::DEFAULT_PORT_RANGE)
 }
 
 fn tables_of(analysis: &Analysis) -> Tables {

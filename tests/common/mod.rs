@@ -6,6 +6,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use pawscope::analysis::{Analysis, AnalyzeOptions, analyze_files};
+use pawscope::policy::ServerPolicy;
+use pawscope::policy::linux::LinuxPolicy;
 use serde_json::Value;
 
 pub fn repo_root() -> PathBuf {
@@ -199,4 +202,27 @@ pub fn export_json_rows(capture: &Path, table: &str, extra: &[&str]) -> Vec<Valu
     let rows: Value = serde_json::from_str(&text).expect("json rows");
     let _ = std::fs::remove_dir_all(&dir);
     rows.as_array().cloned().unwrap_or_default()
+}
+
+/// The library analysis the CLI's default settings give (`--rfc1337 auto`: judged both ways,
+/// the replies decide), with every record kept, for the given client port range.
+pub fn analysis_with_records(pcap: &Path, port_range: (u16, u16)) -> Analysis {
+    let policies = [
+        LinuxPolicy::default(),
+        LinuxPolicy {
+            rfc1337: true,
+            ..LinuxPolicy::default()
+        },
+    ];
+    let options = AnalyzeOptions {
+        candidates: policies.iter().map(|p| p as &dyn ServerPolicy).collect(),
+        server: None,
+        keep_rejected: 0,
+        progress: None,
+        keep_records: true,
+        port_range,
+        client_time_wait_ns: 60_000_000_000,
+        ..AnalyzeOptions::default()
+    };
+    analyze_files(&[pcap.to_path_buf()], &options).expect("analysis")
 }

@@ -214,6 +214,23 @@ fn linux_server_captures_match_the_analyzer_exactly() {
                 "40000-40004",
             ],
         ),
+        (
+            "random-ports",
+            &[
+                "--port-order",
+                "random",
+                "--ports",
+                "40000-40019",
+                "--nat-addrs",
+                "2",
+                "--hosts",
+                "8",
+                "--rate",
+                "40",
+                "--duration",
+                "20",
+            ],
+        ),
     ];
     let mut failures = Vec::new();
     let (mut paws, mut seq, mut nat_drops, mut client_closes) = (0, 0, 0, 0);
@@ -513,7 +530,8 @@ fn bad_parameters_give_one_line_and_status_2() {
         (&["--server", "windows"], "--server"),
         (&["--server-addr", "nowhere"], "--server-addr"),
         (&["--seed", "1.5"], "--seed"),
-        (&["--rate", "10000", "--duration", "1000"], "2000000"),
+        (&["--port-order", "sequential"], "--port-order"),
+        (&["--rate", "100000", "--duration", "1000"], "100000000"),
     ];
     for (args, expect) in cases {
         let mut all = vec![

@@ -83,9 +83,13 @@ struct SimulateArgs {
     /// Public NAT addresses (203.0.113.x / 2001:db8:2::x); hosts take them in turn.
     #[arg(long, value_name = "N", default_value = simulate::params_default::NAT_ADDRS, allow_hyphen_values = true)]
     nat_addrs: String,
-    /// Each NAT address's public port pool; the lowest free port is used first.
+    /// Each NAT address's public port pool.
     #[arg(long, value_name = "LO-HI", default_value = simulate::params_default::PORTS, allow_hyphen_values = true)]
     ports: String,
+    /// Which free port a NAT address hands out: `lowest` (reused as soon as free) or `random`
+    /// (as MASQUERADE --random-fully).
+    #[arg(long, value_name = "lowest|random", default_value = simulate::params_default::PORT_ORDER)]
+    port_order: String,
     /// Connects per second.
     #[arg(long, value_name = "CONNECTS_PER_SEC", default_value = simulate::params_default::RATE, allow_hyphen_values = true)]
     rate: String,
@@ -476,6 +480,7 @@ fn simulate_command(args: SimulateArgs) -> ExitCode {
         hosts: args.hosts,
         nat_addrs: args.nat_addrs,
         ports: args.ports,
+        port_order: args.port_order,
         rate: args.rate,
         duration: args.duration,
         arrivals: args.arrivals,

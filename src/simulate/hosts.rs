@@ -1,10 +1,10 @@
 //! The client side: hosts with their own TCP timestamp clocks, behind NAT addresses whose
-//! public port pools hand out the lowest free port.
+//! public port pools hand out the lowest free port or a random one.
 
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use super::params::{Params, TimestampMode};
+use super::params::{Params, PortOrder, TimestampMode};
 use super::rng::Rng;
 
 /// Shortest and longest round trip between the server and a host (through the NAT), in µs.
@@ -44,32 +44,64 @@ impl Host {
 #[derive(Debug, Clone)]
 pub struct Nat {
     pub addr: IpAddr,
-    free: BTreeSet<u16>,
+    free: FreePorts,
     pub hosts: u32,
     pub hosts_with_timestamps: u32,
     /// SYNs dropped because no public port was free.
     pub syns_dropped: u64,
 }
 
+/// A NAT address's free public ports, kept the way its port order needs them.
+#[derive(Debug, Clone)]
+enum FreePorts {
+    Lowest(BTreeSet<u16>),
+    /// Unordered; a random index is taken out with `swap_remove`, so each pick is O(1).
+    Random {
+        ports: Vec<u16>,
+        rng: Rng,
+    },
+}
+
 impl Nat {
-    fn new(addr: IpAddr, ports: (u16, u16)) -> Self {
+    fn new(addr: IpAddr, ports: (u16, u16), order: PortOrder, rng: Rng) -> Self {
+        let all = ports.0..=ports.1;
         Nat {
             addr,
-            free: (ports.0..=ports.1).collect(),
+            free: match order {
+                PortOrder::Lowest => FreePorts::Lowest(all.collect()),
+                PortOrder::Random => FreePorts::Random {
+                    ports: all.collect(),
+                    rng,
+                },
+            },
             hosts: 0,
             hosts_with_timestamps: 0,
             syns_dropped: 0,
         }
     }
 
-    /// A mapping for a new connection: the lowest free public port, if any.
+    /// A mapping for a new connection: a free public port in the pool's order, if any.
     pub fn allocate(&mut self) -> Option<u16> {
-        self.free.pop_first()
+        match &mut self.free {
+            FreePorts::Lowest(free) => free.pop_first(),
+            FreePorts::Random { ports, rng } => {
+                if ports.is_empty() {
+                    return None;
+                }
+                let pick = rng.below(ports.len() as u64) as usize;
+                Some(ports.swap_remove(pick))
+            }
+        }
     }
 
     /// The connection using `port` is over: the port may be handed out at once.
     pub fn release(&mut self, port: u16) {
-        self.free.insert(port);
+        match &mut self.free {
+            FreePorts::Lowest(free) => {
+                free.insert(port);
+            }
+            FreePorts::Random { ports, .. } => ports.push(port),
+        }
     }
 }
 
@@ -102,7 +134,12 @@ pub fn build(params: &Params, rng: &mut Rng) -> (Vec<Host>, Vec<Nat>) {
     let ipv6 = params.server_addr.is_ipv6();
     let mut nats: Vec<Nat> = nat_addresses(params)
         .into_iter()
-        .map(|addr| Nat::new(addr, params.ports))
+        .enumerate()
+        .map(|(i, addr)| {
+            // Each address its own stream, so adding addresses leaves the others' picks alone.
+            let rng = Rng::new(params.seed, 0x4a7_0000 + i as u64);
+            Nat::new(addr, params.ports, params.port_order, rng)
+        })
         .collect();
     let base = rng.next_u32();
     let mut hosts = Vec::with_capacity(params.hosts as usize);
@@ -150,7 +187,12 @@ mod tests {
 
     #[test]
     fn nat_hands_out_the_lowest_free_port() {
-        let mut nat = Nat::new("203.0.113.1".parse().unwrap(), (40000, 40002));
+        let mut nat = Nat::new(
+            "203.0.113.1".parse().unwrap(),
+            (40000, 40002),
+            PortOrder::Lowest,
+            Rng::new(1, 1),
+        );
         assert_eq!(nat.allocate(), Some(40000));
         assert_eq!(nat.allocate(), Some(40001));
         assert_eq!(nat.allocate(), Some(40002));
@@ -159,6 +201,25 @@ mod tests {
         nat.release(40000);
         assert_eq!(nat.allocate(), Some(40000));
         assert_eq!(nat.allocate(), Some(40001));
+    }
+
+    #[test]
+    fn random_order_hands_out_every_free_port_once_and_takes_them_back() {
+        let mut nat = Nat::new(
+            "203.0.113.1".parse().unwrap(),
+            (40000, 40999),
+            PortOrder::Random,
+            Rng::new(1, 1),
+        );
+        let first: Vec<u16> = std::iter::from_fn(|| nat.allocate()).collect();
+        let mut sorted = first.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, (40000..=40999).collect::<Vec<u16>>());
+        // Not the lowest-first order: the first ten picks are spread over the pool.
+        assert_ne!(first[..10], sorted[..10]);
+        nat.release(40500);
+        assert_eq!(nat.allocate(), Some(40500));
+        assert_eq!(nat.allocate(), None);
     }
 
     #[test]

@@ -19,7 +19,8 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 pub use params::{
-    Arrivals, CloseSide, MAX_PACKETS, ParamError, Params, RawParams, ServerKind, TimestampMode,
+    Arrivals, CloseSide, MAX_PACKETS, ParamError, Params, PortOrder, RawParams, ServerKind,
+    TimestampMode,
 };
 pub use truth::Truth;
 
@@ -28,8 +29,8 @@ pub mod params_default {
     pub use super::params::{
         DEFAULT_ARRIVALS as ARRIVALS, DEFAULT_CLOCK_RATES as CLOCK_RATES, DEFAULT_CLOSE as CLOSE,
         DEFAULT_DURATION as DURATION, DEFAULT_HOSTS as HOSTS, DEFAULT_NAT_ADDRS as NAT_ADDRS,
-        DEFAULT_PORTS as PORTS, DEFAULT_RATE as RATE, DEFAULT_SEED as SEED,
-        DEFAULT_SERVER as SERVER, DEFAULT_SERVER_ADDR as SERVER_ADDR,
+        DEFAULT_PORT_ORDER as PORT_ORDER, DEFAULT_PORTS as PORTS, DEFAULT_RATE as RATE,
+        DEFAULT_SEED as SEED, DEFAULT_SERVER as SERVER, DEFAULT_SERVER_ADDR as SERVER_ADDR,
         DEFAULT_TIMESTAMPS as TIMESTAMPS,
     };
 }

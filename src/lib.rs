@@ -10,6 +10,7 @@ pub mod analysis;
 pub mod capture;
 pub mod chart;
 pub mod cli;
+pub mod fastmap;
 pub mod flow;
 pub mod nat;
 pub mod output;

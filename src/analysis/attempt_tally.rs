@@ -1,8 +1,9 @@
 //! Connect attempts counted as SYNs stream past (the `attempts` table without keeping its
 //! rows): how many connects the server let through, how many PAWS delayed, how many failed.
 
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
+
+use crate::fastmap::FastMap;
 
 use crate::flow::{SynRecord, Verdict};
 use crate::table::same_clock;
@@ -32,14 +33,26 @@ pub struct AttemptTotals {
     pub delay_max_ns: i64,
 }
 
+/// An attempt is closed once no SYN of it can still arrive: its SYNs span at most a
+/// retransmission series (tcp_syn_retries = 6: about 127 s), and the tracker hands a SYN on
+/// at most its forget horizon (180 s) plus a sweep after the SYN was sent. Closing them keeps
+/// memory to the attempts of the last few minutes, whatever the capture's length.
+const ATTEMPT_QUIET_NS: i64 = 6 * 60 * 1_000_000_000;
+/// How often, in SYN time, quiet attempts are closed.
+const CLOSE_EVERY_NS: i64 = 30 * 1_000_000_000;
+
 #[derive(Debug, Clone, Default)]
 pub struct AttemptTally {
-    open: HashMap<(IpAddr, SocketAddr, u32), OpenAttempt>,
+    open: FastMap<(IpAddr, SocketAddr, u32), OpenAttempt>,
     totals: AttemptTotals,
+    /// The latest SYN time seen, and when quiet attempts are next closed.
+    latest_ns: Option<i64>,
+    next_close_ns: Option<i64>,
 }
 
 impl AttemptTally {
     pub fn add(&mut self, syn: &SynRecord) {
+        self.close_quiet(syn.ts_ns);
         let key = (syn.tuple.client.ip(), syn.tuple.server, syn.isn);
         let same = self.open.get(&key).is_some_and(|open| {
             same_clock((open.last_ns, open.last_tsval), (syn.ts_ns, syn.tsval))
@@ -65,6 +78,31 @@ impl AttemptTally {
         }
         if matches!(syn.verdict, Verdict::PawsReject | Verdict::SeqReject) {
             open.rejected_syns += 1;
+        }
+    }
+
+    /// Closes the attempts no SYN has joined for [`ATTEMPT_QUIET_NS`]. The totals are sums
+    /// over attempts, so closing early changes nothing but memory.
+    fn close_quiet(&mut self, syn_ns: i64) {
+        let latest = *self
+            .latest_ns
+            .insert(self.latest_ns.map_or(syn_ns, |t| t.max(syn_ns)));
+        let due = self.next_close_ns.get_or_insert(latest + CLOSE_EVERY_NS);
+        if latest < *due {
+            return;
+        }
+        *due = latest + CLOSE_EVERY_NS;
+        let cutoff = latest.saturating_sub(ATTEMPT_QUIET_NS);
+        let mut quiet = Vec::new();
+        self.open.retain(|_, attempt| {
+            let keep = attempt.last_ns >= cutoff;
+            if !keep {
+                quiet.push(*attempt);
+            }
+            keep
+        });
+        for attempt in quiet {
+            self.close(attempt);
         }
     }
 

@@ -11,7 +11,7 @@ mod whatif;
 pub use attempt_tally::AttemptTotals;
 pub use file_summary::{FileSummary, summarize_file};
 pub use findings::{Finding, Severity, findings, findings_text};
-pub use ports::{ClientPorts, DEFAULT_PORT_RANGE, PortUsage};
+pub use ports::{ClientPorts, DEFAULT_PORT_RANGE, PortUsage, port_occupancy};
 pub use settings::{RateLimitEvidence, Setting, Source, server_settings};
 pub use summary::{Agreement, ReplyCounts, SynSummary, VerdictCounts};
 pub use whatif::{Comparison, Difference, PolicyOutcome, compare};
@@ -21,7 +21,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use crate::capture::{CaptureError, CaptureReader, FileInfo, MergedCaptures};
-use crate::flow::{FlowStats, IncarnationRecord, RecordSink, SynRecord, Tracker};
+use crate::flow::{FlowStats, IncarnationRecord, RecordSink, SynRecord, Tracker, TupleKey};
 use crate::nat::{NatClocks, NatReport};
 use crate::packet::{Decoder, SkipReason};
 use crate::policy::ServerPolicy;
@@ -86,6 +86,10 @@ impl RecordSink for AnalysisSink {
             records.syn(syn);
         }
         self.summary.syn(syn);
+    }
+
+    fn port_taken(&mut self, tuple: TupleKey, syn_ns: i64) {
+        self.ports.taken(tuple, syn_ns);
     }
 
     fn incarnation(&mut self, incarnation: IncarnationRecord) {
@@ -171,7 +175,7 @@ pub fn judge_files(
             let sink = AnalysisSink {
                 summary: SynSummary::new(options.keep_rejected),
                 records: options.keep_records.then(TableRecords::default),
-                ports: PortUsage::default(),
+                ports: PortUsage::new(options.port_range),
                 client_time_wait_ns: options.client_time_wait_ns,
             };
             Tracker::new(*policy, options.server, sink).with_max_tuples(options.max_tuples)
@@ -283,9 +287,7 @@ pub fn judge_files(
             flow,
             syns: sink.summary.finish(),
             records: sink.records,
-            ports: sink
-                .ports
-                .finish(options.port_range, options.client_time_wait_ns),
+            ports: sink.ports.finish(options.client_time_wait_ns),
             nat: nat.clone(),
             given_settings: options.given_settings.clone(),
             warnings,

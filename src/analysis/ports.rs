@@ -3,10 +3,12 @@
 //! connections per TIME_WAIT length; beyond that connect() fails with EADDRNOTAVAIL and no SYN
 //! is ever sent. Counted here from the incarnations the capture shows.
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 
-use crate::flow::{IncarnationRecord, TimeWaitHolder};
+use crate::fastmap::FastMap;
+use crate::flow::{IncarnationRecord, TimeWaitHolder, TupleKey};
 
 /// The window the peak connect rate is measured over.
 const RATE_WINDOW_NS: i64 = 10_000_000_000;
@@ -36,65 +38,145 @@ pub struct ClientPorts {
     pub sustainable_rate_per_s: f64,
 }
 
-/// One connection's hold on a client port.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct HeldPort {
-    taken_ns: i64,
-    /// `None`: still held when the capture ended.
-    released_ns: Option<i64>,
-    client_time_wait: bool,
-    ts_negotiated: bool,
+/// A port taken (+1) or released (-1) at a time, for one (client address, server endpoint).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct PortEvent {
+    at_ns: i64,
+    /// -1 sorts before +1: on a tie the port is free again before it is taken.
+    delta: i8,
+    /// Index into [`PortUsage::keys`].
+    key: u32,
 }
 
-/// Collects, per (client address, server endpoint), when each port was taken and released.
+/// Takes arrive when the server answers a SYN (up to a SYN retransmission series after the
+/// SYN), releases when the incarnation's record is handed on (up to the tracker's forget
+/// horizon after the close). Events older than this behind the newest are final, in order.
+const EVENT_DELAY_NS: i64 = 240 * 1_000_000_000;
+
+/// The running count for one (client address, server endpoint).
+#[derive(Debug, Clone, Default)]
+struct Tally {
+    connections: u64,
+    client_time_waits: u64,
+    ts_negotiated: u64,
+    in_use: i64,
+    peak: i64,
+    peak_ns: Option<i64>,
+    exhausted_ns: Option<i64>,
+    /// Takes within the last rate window, oldest first.
+    recent_takes: VecDeque<i64>,
+    busiest: usize,
+}
+
+/// Counts, per (client address, server endpoint), the ports held over time, streaming: events
+/// wait in a heap until no earlier one can still come, so memory follows the last few minutes
+/// of connections, not the capture.
 #[derive(Debug, Clone, Default)]
 pub struct PortUsage {
-    held: HashMap<(IpAddr, SocketAddr), Vec<HeldPort>>,
+    index: FastMap<(IpAddr, SocketAddr), u32>,
+    keys: Vec<((IpAddr, SocketAddr), Tally)>,
+    pending: BinaryHeap<Reverse<PortEvent>>,
+    newest_ns: i64,
+    range_size: u32,
 }
 
 impl PortUsage {
-    /// `client_time_wait_ns`: how long the client holds a port after closing first.
-    pub fn record(&mut self, incarnation: &IncarnationRecord, client_time_wait_ns: i64) {
-        let client_time_wait = incarnation.time_wait_holder == TimeWaitHolder::Client;
-        let released_ns = match (client_time_wait, incarnation.time_wait_start_ns) {
-            (true, Some(start)) => Some(start + client_time_wait_ns),
-            _ => incarnation.end_ns,
-        };
-        self.held
-            .entry((incarnation.tuple.client.ip(), incarnation.tuple.server))
-            .or_default()
-            .push(HeldPort {
-                taken_ns: incarnation.syn_ns,
-                released_ns,
-                client_time_wait,
-                ts_negotiated: incarnation.ts_negotiated,
-            });
+    pub fn new(port_range: (u16, u16)) -> Self {
+        PortUsage {
+            range_size: range_size(port_range),
+            ..PortUsage::default()
+        }
     }
 
-    /// Ports held by `client` toward `server` after every change, in time order.
-    pub fn occupancy(&self, client: IpAddr, server: SocketAddr) -> Vec<(i64, u32)> {
-        let Some(held) = self.held.get(&(client, server)) else {
-            return Vec::new();
+    fn key(&mut self, client: IpAddr, server: SocketAddr) -> u32 {
+        let next = self.keys.len() as u32;
+        let key = *self.index.entry((client, server)).or_insert(next);
+        if key == next {
+            self.keys.push(((client, server), Tally::default()));
+        }
+        key
+    }
+
+    fn push(&mut self, at_ns: i64, delta: i8, key: u32) {
+        self.pending.push(Reverse(PortEvent { at_ns, delta, key }));
+        self.newest_ns = self.newest_ns.max(at_ns);
+        self.apply_until(self.newest_ns.saturating_sub(EVENT_DELAY_NS));
+    }
+
+    /// The server answered a SYN on `tuple` first sent at `syn_ns`: a port is held.
+    pub fn taken(&mut self, tuple: TupleKey, syn_ns: i64) {
+        let key = self.key(tuple.client.ip(), tuple.server);
+        self.keys[key as usize].1.connections += 1;
+        self.push(syn_ns, 1, key);
+    }
+
+    /// An incarnation is over. `client_time_wait_ns`: how long the client holds a port after
+    /// closing first.
+    pub fn record(&mut self, incarnation: &IncarnationRecord, client_time_wait_ns: i64) {
+        let key = self.key(incarnation.tuple.client.ip(), incarnation.tuple.server);
+        let client_time_wait = incarnation.time_wait_holder == TimeWaitHolder::Client;
+        let tally = &mut self.keys[key as usize].1;
+        tally.client_time_waits += u64::from(client_time_wait);
+        tally.ts_negotiated += u64::from(incarnation.ts_negotiated);
+        let released_ns = match (client_time_wait, incarnation.time_wait_start_ns) {
+            (true, Some(start)) => Some(start.saturating_add(client_time_wait_ns)),
+            _ => incarnation.end_ns,
         };
-        let mut in_use = 0i64;
-        let events = take_and_release(held);
-        events
-            .into_iter()
-            .map(|(at, delta)| {
-                in_use += i64::from(delta);
-                (at, u32::try_from(in_use).unwrap_or(0))
-            })
-            .collect()
+        if let Some(released) = released_ns {
+            self.push(released, -1, key);
+        }
+    }
+
+    /// Applies, in time order, every pending event at or before `until_ns`.
+    fn apply_until(&mut self, until_ns: i64) {
+        while let Some(Reverse(event)) = self.pending.peek().copied() {
+            if event.at_ns > until_ns {
+                break;
+            }
+            self.pending.pop();
+            let range_size = i64::from(self.range_size);
+            let tally = &mut self.keys[event.key as usize].1;
+            tally.in_use += i64::from(event.delta);
+            if tally.in_use > tally.peak {
+                tally.peak = tally.in_use;
+                tally.peak_ns = Some(event.at_ns);
+            }
+            if tally.exhausted_ns.is_none() && tally.in_use >= range_size {
+                tally.exhausted_ns = Some(event.at_ns);
+            }
+            if event.delta > 0 {
+                let recent = &mut tally.recent_takes;
+                recent.push_back(event.at_ns);
+                while recent
+                    .front()
+                    .is_some_and(|&first| first.saturating_add(RATE_WINDOW_NS) <= event.at_ns)
+                {
+                    recent.pop_front();
+                }
+                tally.busiest = tally.busiest.max(recent.len());
+            }
+        }
     }
 
     /// Per client address and server endpoint, busiest first.
-    pub fn finish(self, port_range: (u16, u16), time_wait_ns: i64) -> Vec<ClientPorts> {
-        let range_size = u32::from(port_range.1.saturating_sub(port_range.0)) + 1;
+    pub fn finish(mut self, time_wait_ns: i64) -> Vec<ClientPorts> {
+        self.apply_until(i64::MAX);
+        let range_size = self.range_size;
         let mut out: Vec<ClientPorts> = self
-            .held
+            .keys
             .into_iter()
-            .map(|((client, server), held)| {
-                client_ports(client, server, held, range_size, time_wait_ns)
+            .map(|((client, server), tally)| ClientPorts {
+                client,
+                server,
+                range_size,
+                connections: tally.connections,
+                client_time_waits: tally.client_time_waits,
+                ts_negotiated: tally.ts_negotiated,
+                peak_in_use: u32::try_from(tally.peak).unwrap_or(u32::MAX),
+                peak_ns: tally.peak_ns,
+                exhausted_ns: tally.exhausted_ns,
+                peak_rate_per_s: tally.busiest as f64 / (RATE_WINDOW_NS as f64 / 1e9),
+                sustainable_rate_per_s: f64::from(range_size) / (time_wait_ns as f64 / 1e9),
             })
             .collect();
         out.sort_by(|a, b| {
@@ -106,59 +188,40 @@ impl PortUsage {
     }
 }
 
-/// +1 when a port is taken, -1 when it is released, in time order (releases first on ties).
-fn take_and_release(held: &[HeldPort]) -> Vec<(i64, i32)> {
-    let mut events: Vec<(i64, i32)> = Vec::with_capacity(held.len() * 2);
-    for hold in held {
-        events.push((hold.taken_ns, 1));
-        if let Some(released) = hold.released_ns {
+fn range_size(port_range: (u16, u16)) -> u32 {
+    u32::from(port_range.1.saturating_sub(port_range.0)) + 1
+}
+
+/// Ports `client` held toward `server` after every change, in time order, from the kept
+/// incarnation records (for charts).
+pub fn port_occupancy(
+    incarnations: &[IncarnationRecord],
+    client: IpAddr,
+    server: SocketAddr,
+    client_time_wait_ns: i64,
+) -> Vec<(i64, u32)> {
+    let mut events: Vec<(i64, i32)> = Vec::new();
+    for incarnation in incarnations
+        .iter()
+        .filter(|i| i.tuple.client.ip() == client && i.tuple.server == server)
+    {
+        events.push((incarnation.syn_ns, 1));
+        let client_time_wait = incarnation.time_wait_holder == TimeWaitHolder::Client;
+        let released_ns = match (client_time_wait, incarnation.time_wait_start_ns) {
+            (true, Some(start)) => Some(start.saturating_add(client_time_wait_ns)),
+            _ => incarnation.end_ns,
+        };
+        if let Some(released) = released_ns {
             events.push((released, -1));
         }
     }
     events.sort();
+    let mut in_use = 0i64;
     events
-}
-
-fn client_ports(
-    client: IpAddr,
-    server: SocketAddr,
-    mut held: Vec<HeldPort>,
-    range_size: u32,
-    time_wait_ns: i64,
-) -> ClientPorts {
-    held.sort_by_key(|h| h.taken_ns);
-    let events = take_and_release(&held);
-    let (mut in_use, mut peak, mut peak_ns, mut exhausted_ns) = (0i64, 0i64, None, None);
-    for (at, delta) in events {
-        in_use += i64::from(delta);
-        if in_use > peak {
-            peak = in_use;
-            peak_ns = Some(at);
-        }
-        if exhausted_ns.is_none() && in_use >= i64::from(range_size) {
-            exhausted_ns = Some(at);
-        }
-    }
-    // The busiest 10 s of connection starts.
-    let mut busiest = 0usize;
-    let mut first = 0usize;
-    for (last, hold) in held.iter().enumerate() {
-        while held[first].taken_ns + RATE_WINDOW_NS <= hold.taken_ns {
-            first += 1;
-        }
-        busiest = busiest.max(last + 1 - first);
-    }
-    ClientPorts {
-        client,
-        server,
-        range_size,
-        connections: held.len() as u64,
-        client_time_waits: held.iter().filter(|h| h.client_time_wait).count() as u64,
-        ts_negotiated: held.iter().filter(|h| h.ts_negotiated).count() as u64,
-        peak_in_use: u32::try_from(peak).unwrap_or(u32::MAX),
-        peak_ns,
-        exhausted_ns,
-        peak_rate_per_s: busiest as f64 / (RATE_WINDOW_NS as f64 / 1e9),
-        sustainable_rate_per_s: f64::from(range_size) / (time_wait_ns as f64 / 1e9),
-    }
+        .into_iter()
+        .map(|(at, delta)| {
+            in_use += i64::from(delta);
+            (at, u32::try_from(in_use).unwrap_or(0))
+        })
+        .collect()
 }

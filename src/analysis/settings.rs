@@ -1,9 +1,10 @@
 //! Server settings that change the verdicts: what the user stated, what the capture shows,
 //! and the default otherwise, each with its evidence.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use super::Analysis;
+use crate::fastmap::FastMap;
 use crate::flow::{FoundState, ObservedReply, SynRecord, TupleKey, Verdict};
 
 /// Where a setting's value comes from.
@@ -46,7 +47,7 @@ impl RateLimitEvidence {
     /// Adds a SYN judged on a TIME_WAIT socket; `last` remembers, per tuple, the socket
     /// (rcv_nxt, ts_recent) and when it last sent a challenge ACK. SYNs of one tuple arrive
     /// in time order.
-    pub fn add(&mut self, syn: &SynRecord, last: &mut HashMap<TupleKey, (u32, u32, i64)>) {
+    pub fn add(&mut self, syn: &SynRecord, last: &mut FastMap<TupleKey, (u32, u32, i64)>) {
         let FoundState::TimeWait {
             rcv_nxt, ts_recent, ..
         } = syn.found

@@ -1,9 +1,8 @@
 //! Aggregates judged SYNs: verdicts, observed replies, and how well they agree.
 
-use std::collections::HashMap;
-
 use super::attempt_tally::{AttemptTally, AttemptTotals};
 use super::settings::RateLimitEvidence;
+use crate::fastmap::FastMap;
 use crate::flow::{FoundState, ObservedReply, RecordSink, SynRecord, TupleKey, Verdict};
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -58,7 +57,7 @@ pub struct SynSummary {
     pub rejected: Vec<SynRecord>,
     keep_rejected: usize,
     /// Rejected or dropped SYNs per tuple, and the time span they cover.
-    pub rejects_by_tuple: HashMap<TupleKey, u64>,
+    pub rejects_by_tuple: FastMap<TupleKey, u64>,
     pub first_reject_ns: Option<i64>,
     pub last_reject_ns: Option<i64>,
     attempts: AttemptTally,
@@ -68,7 +67,7 @@ pub struct SynSummary {
     pub reuse_seq_advanced: u64,
     /// Challenge-ACK spacing seen on TIME_WAIT sockets (net.ipv4.tcp_invalid_ratelimit).
     pub rate_limit: RateLimitEvidence,
-    last_challenge: HashMap<TupleKey, (u32, u32, i64)>,
+    last_challenge: FastMap<TupleKey, (u32, u32, i64)>,
     /// Set by `finish`.
     pub attempt_totals: AttemptTotals,
 }

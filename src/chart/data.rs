@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-use crate::analysis::{Analysis, PortUsage};
+use crate::analysis::{Analysis, port_occupancy};
 use crate::flow::{FoundState, ObservedReply, SynRecord, TupleKey, Verdict};
 use crate::table::chain_attempts;
 
@@ -245,14 +245,10 @@ pub fn outcome_chart(analysis: &Analysis) -> OutcomeChart {
 pub fn port_chart(analysis: &Analysis, client_time_wait_ns: i64) -> PortChart {
     let start_ns = start_of(analysis);
     let end = secs(analysis.capture.last_ts_ns.unwrap_or(start_ns), start_ns);
-    let mut usage = PortUsage::default();
-    for incarnation in analysis
+    let incarnations = analysis
         .records
         .as_ref()
-        .map_or(&[][..], |r| &r.incarnations[..])
-    {
-        usage.record(incarnation, client_time_wait_ns);
-    }
+        .map_or(&[][..], |r| &r.incarnations[..]);
     let wanted: Vec<(IpAddr, std::net::SocketAddr, Option<i64>)> = analysis
         .ports
         .iter()
@@ -263,8 +259,7 @@ pub fn port_chart(analysis: &Analysis, client_time_wait_ns: i64) -> PortChart {
     let series = wanted
         .into_iter()
         .map(|(client, server, exhausted)| {
-            let steps = usage
-                .occupancy(client, server)
+            let steps = port_occupancy(incarnations, client, server, client_time_wait_ns)
                 .into_iter()
                 .map(|(t, n)| (secs(t, start_ns), n))
                 .collect();

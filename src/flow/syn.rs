@@ -136,6 +136,9 @@ pub trait RecordSink {
     fn syn(&mut self, syn: SynRecord);
     /// An incarnation that is over: its TIME_WAIT ended and the next one (if any) began.
     fn incarnation(&mut self, _incarnation: IncarnationRecord) {}
+    /// A connection's client port was taken at `syn_ns` (the server answered its SYN). Told
+    /// as it happens, so that a connection open for hours is counted while it is open.
+    fn port_taken(&mut self, _tuple: TupleKey, _syn_ns: i64) {}
 }
 
 impl RecordSink for Vec<SynRecord> {

@@ -273,7 +273,7 @@ fn capture_starting_mid_conversation_makes_the_next_syn_unknown() {
 }
 
 #[test]
-fn quiet_closed_tuples_are_retired_but_still_count_for_reuse() {
+fn quiet_closed_tuples_are_forgotten_and_come_back_as_new_tuples() {
     let policy = LinuxPolicy::default();
     let mut tracker = Tracker::new(&policy, None, Vec::new());
     // 400 short connections, each on its own client port, one every second.
@@ -294,15 +294,22 @@ fn quiet_closed_tuples_are_retired_but_still_count_for_reuse() {
         "{} live tuples",
         tracker.live_tuples()
     );
-    // The first tuple comes back 10 minutes after it closed: counted once, reused after 2MSL.
+    // The last tuple comes back 90 s after it closed: still held, reused after 2MSL.
+    let mut recent = c(400 * SEC + 90 * SEC, S, 7, 0, 0, Some(9));
+    recent.src.set_port(20_399);
+    tracker.on_segment(&recent);
+    // The first tuple comes back 10 minutes after it closed: the server's kernel kept
+    // nothing of it, and neither does the tracker: a new tuple, not a reuse.
     let mut again = c(400 * SEC + 200 * SEC, S, 7, 0, 0, Some(9));
     again.src.set_port(20_000);
     tracker.on_segment(&again);
-    let (stats, _) = tracker.finish();
-    assert_eq!(stats.tuples_with_syn, 400);
+    let (stats, syns) = tracker.finish();
+    assert_eq!(stats.tuples_with_syn, 401);
     assert_eq!(stats.counters.passive_opens, 400);
     assert_eq!(stats.reuse_after_2msl, 1);
     assert_eq!(stats.reuse_within_2msl, 0);
+    let last = syns.iter().max_by_key(|s| s.ts_ns).expect("SYNs");
+    assert_eq!(last.reuse, None);
 }
 
 /// Replays a recorded sample and prints every SYN whose observed reply differs from the

@@ -1,7 +1,6 @@
 //! The tracker: follows every tuple's server-side state through the capture, asks the policy
 //! how the server judges what arrives, and records each SYN with its observed reply.
 
-use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 
 use super::connection::{CloseOutcome, Connection, Handshake};
@@ -11,6 +10,7 @@ use super::incarnation::{
 use super::stats::FlowStats;
 use super::syn::{FoundState, ObservedReply, RecordSink, Reuse, SynRecord, Verdict};
 use super::tuple::{Direction, TupleKey, unordered_pair};
+use crate::fastmap::{FastMap, FastSet};
 use crate::packet::Segment;
 use crate::policy::{
     ListenerJudgement, PeerMemory, ServerPolicy, TimeWait, TwJudgement, TwNext, TwReply,
@@ -38,27 +38,22 @@ struct Tuple {
     /// ISN of the latest SYN and how many times it was sent again.
     last_isn: Option<u32>,
     retransmission: u32,
-    /// The latest SYN, waiting for its reply.
-    open_syn: Option<SynRecord>,
+    /// The latest SYN, waiting for its reply. Records are boxed so that the many tuples
+    /// holding none (established, or closed and waiting to be forgotten) stay small.
+    open_syn: Option<Box<SynRecord>>,
     /// The latest incarnation, until the next one begins (its gap is known then).
-    incarnation: Option<IncarnationRecord>,
+    incarnation: Option<Box<IncarnationRecord>>,
     incarnations_started: u32,
     saw_syn: bool,
     /// Capture time of the latest segment on the tuple.
     last_seen_ns: i64,
 }
 
-/// What is kept of a tuple quiet for long enough that the kernel remembers nothing of it:
-/// enough to count tuples and reuse, so memory follows live connections, not capture length.
-#[derive(Debug, Clone, Copy)]
-struct Retired {
-    incarnations: u32,
-    last_end_ns: Option<i64>,
-    saw_syn: bool,
-}
-
-/// A quiet tuple is retired after this long (and at least twice TIME_WAIT): longer than a
-/// SYN retransmission series (tcp_syn_retries = 6: about 127 s) or a request socket's life.
+/// A quiet tuple is forgotten after this long (and at least twice TIME_WAIT): longer than a
+/// SYN retransmission series (tcp_syn_retries = 6: about 127 s) or a request socket's life,
+/// so nothing the server's kernel remembers is lost. Forgetting is what keeps memory
+/// proportional to live connections, not to the capture's length: a tuple that comes back
+/// later is a new tuple, its SYN not a reuse.
 const RETIRE_AFTER_NS: i64 = 180 * 1_000_000_000;
 /// How often, in capture time, quiet tuples are looked for.
 const SWEEP_EVERY_NS: i64 = 10 * 1_000_000_000;
@@ -76,15 +71,6 @@ impl Tuple {
             incarnations_started: 0,
             saw_syn: false,
             last_seen_ns: now_ns,
-        }
-    }
-
-    fn from_retired(retired: Retired, now_ns: i64) -> Self {
-        Tuple {
-            incarnations: retired.incarnations,
-            last_end_ns: retired.last_end_ns,
-            saw_syn: retired.saw_syn,
-            ..Tuple::new(ServerState::Closed, now_ns)
         }
     }
 
@@ -106,13 +92,13 @@ impl Tuple {
 struct Context<'p, S> {
     policy: &'p dyn ServerPolicy,
     /// Server endpoints that answered a SYN with a SYN-ACK: they have a listener.
-    listeners: HashSet<SocketAddr>,
+    listeners: FastSet<SocketAddr>,
     /// Server endpoints that sent anything at all.
-    heard_from: HashSet<SocketAddr>,
+    heard_from: FastSet<SocketAddr>,
     /// What the server remembers per peer address (tcp_tw_recycle).
     peers: PeerMemory,
     /// SYN records whose verdict waits on whether their port has a listener.
-    awaiting_listener: HashMap<SocketAddr, Vec<SynRecord>>,
+    awaiting_listener: FastMap<SocketAddr, Vec<SynRecord>>,
     stats: FlowStats,
     last_ts_ns: Option<i64>,
     sink: S,
@@ -124,11 +110,10 @@ pub struct Tracker<'p, S: RecordSink> {
     /// [`Tracker::over_limit`] says so.
     max_tuples: usize,
     over_limit: bool,
-    tuples: HashMap<TupleKey, Tuple>,
-    retired: HashMap<TupleKey, Retired>,
+    tuples: FastMap<TupleKey, Tuple>,
     next_sweep_ns: Option<i64>,
     /// Endpoint pairs seen talking before any SYN or SYN-ACK showed who is the server.
-    midstream: HashSet<(SocketAddr, SocketAddr)>,
+    midstream: FastSet<(SocketAddr, SocketAddr)>,
     ctx: Context<'p, S>,
 }
 
@@ -138,16 +123,15 @@ impl<'p, S: RecordSink> Tracker<'p, S> {
             server_override,
             max_tuples: usize::MAX,
             over_limit: false,
-            tuples: HashMap::new(),
-            retired: HashMap::new(),
+            tuples: FastMap::default(),
             next_sweep_ns: None,
-            midstream: HashSet::new(),
+            midstream: FastSet::default(),
             ctx: Context {
                 policy,
-                listeners: HashSet::new(),
-                heard_from: HashSet::new(),
+                listeners: FastSet::default(),
+                heard_from: FastSet::default(),
                 peers: PeerMemory::default(),
-                awaiting_listener: HashMap::new(),
+                awaiting_listener: FastMap::default(),
                 stats: FlowStats::default(),
                 last_ts_ns: None,
                 sink,
@@ -169,7 +153,7 @@ impl<'p, S: RecordSink> Tracker<'p, S> {
         &self.ctx.stats
     }
 
-    /// Tuples held in full (the rest are retired to a few bytes each).
+    /// Tuples held (quiet ones are forgotten).
     pub fn live_tuples(&self) -> usize {
         self.tuples.len()
     }
@@ -179,21 +163,17 @@ impl<'p, S: RecordSink> Tracker<'p, S> {
         self.ctx.stats.tcp_segments += 1;
         self.ctx.last_ts_ns = Some(self.ctx.last_ts_ns.map_or(seg.ts_ns, |t| t.max(seg.ts_ns)));
         self.sweep(seg.ts_ns);
-        let Some((key, direction)) = self.orient(seg) else {
+        let Some((key, direction, known)) = self.orient(seg) else {
             self.ctx.stats.unoriented += 1;
             self.midstream.insert(unordered_pair(seg.src, seg.dst));
             return;
         };
-        if self.tuples.len() >= self.max_tuples && !self.tuples.contains_key(&key) {
+        if !known && self.tuples.len() >= self.max_tuples {
             self.over_limit = true;
             return;
         }
         let midstream = &self.midstream;
-        let retired = &mut self.retired;
         let tuple = self.tuples.entry(key).or_insert_with(|| {
-            if let Some(old) = retired.remove(&key) {
-                return Tuple::from_retired(old, seg.ts_ns);
-            }
             let pair = unordered_pair(key.client, key.server);
             // A SYN on a pair that already talked: the server may hold state the capture
             // never showed. A SYN-ACK without its SYN: the same.
@@ -232,10 +212,10 @@ impl<'p, S: RecordSink> Tracker<'p, S> {
                 end_time_wait(tuple, TimeWaitEnd::OpenAtEnd, None);
             }
             if let Some(syn) = tuple.open_syn.take() {
-                self.ctx.finish_syn(syn);
+                self.ctx.finish_syn(*syn);
             }
             if let Some(incarnation) = tuple.incarnation.take() {
-                self.ctx.sink.incarnation(incarnation);
+                self.ctx.sink.incarnation(*incarnation);
             }
         }
         let mut waiting: Vec<(SocketAddr, Vec<SynRecord>)> =
@@ -269,7 +249,7 @@ impl<'p, S: RecordSink> Tracker<'p, S> {
         (self.ctx.stats, self.ctx.sink)
     }
 
-    /// Every few seconds of capture time, retires tuples the server has forgotten.
+    /// Every few seconds of capture time, forgets tuples the server has forgotten.
     fn sweep(&mut self, now_ns: i64) {
         let due = self.next_sweep_ns.get_or_insert(now_ns + SWEEP_EVERY_NS);
         if now_ns < *due {
@@ -278,37 +258,27 @@ impl<'p, S: RecordSink> Tracker<'p, S> {
         *due = now_ns + SWEEP_EVERY_NS;
         let horizon = RETIRE_AFTER_NS.max(2 * self.ctx.policy.time_wait_len_ns());
         let ctx = &mut self.ctx;
-        let retired = &mut self.retired;
-        self.tuples.retain(|key, tuple| {
+        self.tuples.retain(|_, tuple| {
             ctx.expire_time_wait(tuple, now_ns);
             if !tuple.retirable(now_ns, horizon) {
                 return true;
             }
             // Nothing can answer a SYN this old any more.
             if let Some(syn) = tuple.open_syn.take() {
-                ctx.finish_syn(syn);
+                ctx.finish_syn(*syn);
             }
             if let Some(incarnation) = tuple.incarnation.take() {
-                ctx.sink.incarnation(incarnation);
+                ctx.sink.incarnation(*incarnation);
             }
-            retired.insert(
-                *key,
-                Retired {
-                    incarnations: tuple.incarnations,
-                    last_end_ns: tuple.last_end_ns,
-                    saw_syn: tuple.saw_syn,
-                },
-            );
             false
         });
+        // A table never gives back what a burst made it grow to, unless asked.
+        shrink_when_sparse(&mut self.tuples);
     }
 
-    fn known(&self, key: &TupleKey) -> bool {
-        self.tuples.contains_key(key) || self.retired.contains_key(key)
-    }
-
-    /// Which tuple a segment belongs to and which way it goes.
-    fn orient(&self, seg: &Segment) -> Option<(TupleKey, Direction)> {
+    /// Which tuple a segment belongs to, which way it goes, and whether the tuple is held.
+    /// Most segments are found on their first lookup: each costs a hash of two addresses.
+    fn orient(&self, seg: &Segment) -> Option<(TupleKey, Direction, bool)> {
         let to_server = TupleKey {
             client: seg.src,
             server: seg.dst,
@@ -319,23 +289,25 @@ impl<'p, S: RecordSink> Tracker<'p, S> {
         };
         if let Some(server) = self.server_override {
             if seg.dst == server {
-                return Some((to_server, Direction::ToServer));
+                let known = self.tuples.contains_key(&to_server);
+                return Some((to_server, Direction::ToServer, known));
             }
             if seg.src == server {
-                return Some((to_client, Direction::ToClient));
+                let known = self.tuples.contains_key(&to_client);
+                return Some((to_client, Direction::ToClient, known));
             }
         }
-        if self.known(&to_server) {
-            return Some((to_server, Direction::ToServer));
+        if self.tuples.contains_key(&to_server) {
+            return Some((to_server, Direction::ToServer, true));
         }
-        if self.known(&to_client) {
-            return Some((to_client, Direction::ToClient));
+        if self.tuples.contains_key(&to_client) {
+            return Some((to_client, Direction::ToClient, true));
         }
         if seg.is_syn() {
-            return Some((to_server, Direction::ToServer));
+            return Some((to_server, Direction::ToServer, false));
         }
         if seg.is_syn_ack() {
-            return Some((to_client, Direction::ToClient));
+            return Some((to_client, Direction::ToClient, false));
         }
         None
     }
@@ -376,10 +348,12 @@ impl<S: RecordSink> Context<'_, S> {
                     if !recorded {
                         self.start_incarnation(key, tuple, &handshake, server_isn, None);
                     }
-                    if let Some(syn) = tuple.open_syn.as_mut()
-                        && syn.isn == handshake.client_isn
+                    if let Some(mut syn) = tuple.open_syn.take_if(|s| s.isn == handshake.client_isn)
                     {
+                        // Nothing changes a SYN's record once its connection is established:
+                        // hand it on now rather than hold it for the tuple's lifetime.
                         syn.established_ns = Some(seg.ts_ns);
+                        self.finish_syn(*syn);
                     }
                     if let Some(record) = tuple.incarnation.as_mut() {
                         record.handshake_ns = Some(seg.ts_ns);
@@ -455,7 +429,7 @@ impl<S: RecordSink> Context<'_, S> {
     /// latest SYN with a SYN-ACK: the prediction is already counted as a disagreement; the
     /// tracker now follows what the server did, so the connection is not lost.
     fn follow_unpredicted_accept(&mut self, tuple: &mut Tuple, seg: &Segment) {
-        let Some(syn) = tuple.open_syn else {
+        let Some(syn) = tuple.open_syn.as_deref().copied() else {
             return;
         };
         if seg.ack != syn.isn.wrapping_add(1) {
@@ -549,7 +523,7 @@ impl<S: RecordSink> Context<'_, S> {
         }
         tuple.last_isn = Some(seg.seq);
         if let Some(previous) = tuple.open_syn.take() {
-            self.finish_syn(previous);
+            self.finish_syn(*previous);
         }
 
         let mut record = SynRecord {
@@ -635,7 +609,7 @@ impl<S: RecordSink> Context<'_, S> {
                 tuple.state = ServerState::Handshake(Handshake::new(seg));
             }
         }
-        tuple.open_syn = Some(record);
+        tuple.open_syn = Some(Box::new(record));
     }
 
     /// A SYN that meets no socket goes to the listener, if the port has one.
@@ -743,14 +717,15 @@ impl<S: RecordSink> Context<'_, S> {
     ) {
         if let Some(mut previous) = tuple.incarnation.take() {
             previous.gap_to_next_ns = previous.end_ns.map(|end| handshake.syn_ns - end);
-            self.sink.incarnation(previous);
+            self.sink.incarnation(*previous);
         }
         tuple.incarnations_started += 1;
+        self.sink.port_taken(key, handshake.syn_ns);
         let mut server = SideTraffic::default();
         if let Some(syn_ack) = syn_ack {
             server.add(syn_ack);
         }
-        tuple.incarnation = Some(IncarnationRecord {
+        tuple.incarnation = Some(Box::new(IncarnationRecord {
             tuple: key,
             number: tuple.incarnations_started,
             syn_ns: handshake.syn_ns,
@@ -773,7 +748,7 @@ impl<S: RecordSink> Context<'_, S> {
             time_wait_end_ns: None,
             time_wait_end: None,
             gap_to_next_ns: None,
-        });
+        }));
     }
 
     /// The first SYN-ACK from a port proves a listener: settle the SYNs waiting on it.
@@ -800,6 +775,14 @@ impl<S: RecordSink> Context<'_, S> {
             syn.listener_pending = false;
         }
         self.sink.syn(syn);
+    }
+}
+
+/// Rebuilds a table holding less than a quarter of its capacity (after a burst of tuples
+/// has been forgotten), leaving room to double.
+fn shrink_when_sparse<K: std::hash::Hash + Eq, V>(table: &mut FastMap<K, V>) {
+    if table.capacity() > 4 * table.len() + 1024 {
+        table.shrink_to(2 * table.len());
     }
 }
 

@@ -9,13 +9,14 @@ pub use clocks::{AddressClocks, Clock, ClockModel, TsDecrease};
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 
+use crate::fastmap::FastMap;
 use crate::packet::Segment;
 
 /// Clocks per (source address, destination address): Linux offsets its TSvals per address
 /// pair, so one host toward one server is one clock.
 #[derive(Debug, Clone, Default)]
 pub struct NatClocks {
-    pairs: HashMap<(IpAddr, IpAddr), AddressClocks>,
+    pairs: FastMap<(IpAddr, IpAddr), AddressClocks>,
     /// TIME_WAIT length: a decrease only counts against a TSval this recent.
     window_ns: i64,
     /// Every decrease, when tables are wanted.
@@ -59,7 +60,7 @@ pub struct NatReport {
 impl NatClocks {
     pub fn new(window_ns: i64, keep_events: bool) -> Self {
         NatClocks {
-            pairs: HashMap::new(),
+            pairs: FastMap::default(),
             window_ns,
             events: keep_events.then(Vec::new),
             syn_clocks: keep_events.then(HashMap::new),

@@ -10,7 +10,6 @@ use std::fs::File;
 use std::process::ExitCode;
 
 use etherparse::{LaxSlicedPacket, TcpOptionElement, TransportSlice};
-use pcap_parser::traits::PcapReaderIterator;
 use pcap_parser::{Linktype, PcapBlockOwned, PcapError, create_reader};
 
 /// Link types the floor slices; others are counted as packets only.

@@ -41,6 +41,8 @@ pub struct FlowStats {
     /// Segments on tuples whose start the capture did not show.
     pub unoriented: u64,
     pub tuples_with_syn: u64,
+    /// Most tuples held at once: the live state memory follows.
+    pub peak_live_tuples: u64,
     pub syn_total: u64,
     pub syn_retransmissions: u64,
     /// New-ISN SYNs on a tuple that had an earlier connection, by the gap since it ended.

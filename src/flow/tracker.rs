@@ -172,6 +172,10 @@ impl<'p, S: RecordSink> Tracker<'p, S> {
             self.over_limit = true;
             return;
         }
+        if !known {
+            let live = self.tuples.len() as u64 + 1;
+            self.ctx.stats.peak_live_tuples = self.ctx.stats.peak_live_tuples.max(live);
+        }
         let midstream = &self.midstream;
         let tuple = self.tuples.entry(key).or_insert_with(|| {
             let pair = unordered_pair(key.client, key.server);

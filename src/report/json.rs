@@ -22,8 +22,11 @@ struct Report<'a> {
     capture: Capture<'a>,
     /// Handshakes completed at the server.
     connections: u64,
-    /// Distinct 4-tuples that carried a SYN.
+    /// Distinct 4-tuples that carried a SYN (a tuple quiet for 3 minutes is forgotten and
+    /// counts again if it comes back).
     tuples: u64,
+    /// Most tuples held at once: what memory follows.
+    peak_live_tuples: u64,
     syn: Syn,
     /// Client connect attempts (SYNs chained across retransmissions and NAT port moves).
     attempts: AttemptsJson,
@@ -279,6 +282,7 @@ pub fn to_json(analysis: &Analysis) -> String {
         },
         connections: flow.counters.passive_opens,
         tuples: flow.tuples_with_syn,
+        peak_live_tuples: flow.peak_live_tuples,
         syn: Syn {
             total: flow.syn_total,
             retransmissions: flow.syn_retransmissions,

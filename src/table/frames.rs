@@ -253,26 +253,28 @@ fn clock_model_key(model: ClockModel) -> &'static str {
 
 /// One row per timestamp clock seen on a client address, busiest address first.
 pub fn nat_hosts_frame(nat: &NatReport) -> PolarsResult<DataFrame> {
-    let rows: Vec<(&AddressReport, &Clock)> = nat
+    // The model looks at every clock of the address: once per address, not once per row.
+    let rows: Vec<(&AddressReport, &Clock, &'static str)> = nat
         .addresses
         .iter()
-        .flat_map(|a| a.clocks.clocks.iter().map(move |c| (a, c)))
+        .flat_map(|a| {
+            let model = clock_model_key(a.clocks.model());
+            a.clocks.clocks.iter().map(move |c| (a, c, model))
+        })
         .collect();
     let columns = vec![
-        col("address", &rows, |(a, _)| a.source.to_string()),
-        col("server_addr", &rows, |(a, _)| a.destination.to_string()),
-        col("clock_model", &rows, |(a, _)| {
-            clock_model_key(a.clocks.model())
-        }),
-        col("clock", &rows, |(_, c)| c.id),
-        col("rate_hz", &rows, |(_, c)| c.rate_hz),
-        time_col("first_time", &rows, |(_, c)| Some(c.first_ns))?,
-        time_col("last_time", &rows, |(_, c)| Some(c.last_ns))?,
-        col("first_tsval", &rows, |(_, c)| c.first_tsval),
-        col("last_tsval", &rows, |(_, c)| c.last_tsval),
-        col("segments", &rows, |(_, c)| c.segments),
-        col("syns", &rows, |(_, c)| c.syns),
-        col("connections", &rows, |(_, c)| c.connections),
+        col("address", &rows, |(a, _, _)| a.source.to_string()),
+        col("server_addr", &rows, |(a, _, _)| a.destination.to_string()),
+        col("clock_model", &rows, |(_, _, model)| *model),
+        col("clock", &rows, |(_, c, _)| c.id),
+        col("rate_hz", &rows, |(_, c, _)| c.rate_hz),
+        time_col("first_time", &rows, |(_, c, _)| Some(c.first_ns))?,
+        time_col("last_time", &rows, |(_, c, _)| Some(c.last_ns))?,
+        col("first_tsval", &rows, |(_, c, _)| c.first_tsval),
+        col("last_tsval", &rows, |(_, c, _)| c.last_tsval),
+        col("segments", &rows, |(_, c, _)| c.segments),
+        col("syns", &rows, |(_, c, _)| c.syns),
+        col("connections", &rows, |(_, c, _)| c.connections),
     ];
     DataFrame::new(rows.len(), columns)
 }

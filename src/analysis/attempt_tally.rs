@@ -1,6 +1,7 @@
 //! Connect attempts counted as SYNs stream past (the `attempts` table without keeping its
 //! rows): how many connects the server let through, how many PAWS delayed, how many failed.
 
+use std::collections::hash_map::Entry;
 use std::net::{IpAddr, SocketAddr};
 
 use crate::fastmap::FastMap;
@@ -54,19 +55,26 @@ impl AttemptTally {
     pub fn add(&mut self, syn: &SynRecord) {
         self.close_quiet(syn.ts_ns);
         let key = (syn.tuple.client.ip(), syn.tuple.server, syn.isn);
-        let same = self.open.get(&key).is_some_and(|open| {
-            same_clock((open.last_ns, open.last_tsval), (syn.ts_ns, syn.tsval))
-        });
-        if !same && let Some(done) = self.open.remove(&key) {
-            self.close(done);
-        }
-        let open = self.open.entry(key).or_insert(OpenAttempt {
+        let fresh = OpenAttempt {
             first_ns: syn.ts_ns,
             last_ns: syn.ts_ns,
             last_tsval: syn.tsval,
             established_ns: None,
             rejected_syns: 0,
-        });
+        };
+        // One lookup: the SYN joins the open attempt with its ISN if on the same clock, or
+        // closes it and starts its own.
+        let mut done = None;
+        let open = match self.open.entry(key) {
+            Entry::Occupied(entry) => {
+                let open = entry.into_mut();
+                if !same_clock((open.last_ns, open.last_tsval), (syn.ts_ns, syn.tsval)) {
+                    done = Some(std::mem::replace(open, fresh));
+                }
+                open
+            }
+            Entry::Vacant(entry) => entry.insert(fresh),
+        };
         // SYNs may arrive out of time order (each waits for its own reply window).
         open.first_ns = open.first_ns.min(syn.ts_ns);
         if syn.ts_ns >= open.last_ns {
@@ -78,6 +86,9 @@ impl AttemptTally {
         }
         if matches!(syn.verdict, Verdict::PawsReject | Verdict::SeqReject) {
             open.rejected_syns += 1;
+        }
+        if let Some(done) = done {
+            self.close(done);
         }
     }
 

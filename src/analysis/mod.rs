@@ -3,6 +3,7 @@
 mod attempt_tally;
 mod file_summary;
 mod findings;
+mod pipeline;
 mod ports;
 mod settings;
 mod summary;
@@ -23,7 +24,8 @@ use std::path::PathBuf;
 use crate::capture::{CaptureError, CaptureReader, FileInfo, MergedCaptures};
 use crate::flow::{FlowStats, IncarnationRecord, RecordSink, SynRecord, Tracker, TupleKey};
 use crate::nat::{NatClocks, NatReport};
-use crate::packet::{Decoder, SkipReason};
+use crate::packet::{Decoder, Segment, SkipReason};
+use pipeline::SegmentAt;
 use crate::policy::ServerPolicy;
 use crate::table::TableRecords;
 
@@ -50,6 +52,10 @@ pub struct AnalyzeOptions<'p> {
     pub max_tuples: usize,
     /// Server settings the user stated (`--sysctl KEY=VALUE`).
     pub given_settings: BTreeMap<String, String>,
+    /// Above 1, each candidate's tracker runs on a thread of its own, fed in batches while
+    /// this thread reads and decodes; 1 runs everything in this thread (the reference path
+    /// the threaded one must match exactly).
+    pub threads: usize,
 }
 
 /// Live tuples allowed by default: about 1 GB of state.
@@ -67,6 +73,7 @@ impl Default for AnalyzeOptions<'_> {
             client_time_wait_ns: 60_000_000_000,
             max_tuples: DEFAULT_MAX_TUPLES,
             given_settings: BTreeMap::new(),
+            threads: std::thread::available_parallelism().map_or(1, usize::from),
         }
     }
 }
@@ -118,6 +125,8 @@ pub struct CaptureSummary {
     pub snaplen_truncated: u64,
     /// Each input file, as its reader saw it.
     pub files: Vec<FileInfo>,
+    /// The first frame of a link type pawscope does not decode: (file, offset, link type).
+    first_unsupported: Option<(usize, u64, u32)>,
 }
 
 /// Everything an analysis found.
@@ -168,7 +177,7 @@ pub fn judge_files(
         .map(|path| CaptureReader::open(path))
         .collect::<Result<Vec<_>, _>>()?;
     let mut merged = MergedCaptures::new(readers)?;
-    let mut trackers: Vec<Tracker<'_, AnalysisSink>> = groups
+    let trackers: Vec<Tracker<'_, AnalysisSink>> = groups
         .iter()
         .flatten()
         .map(|policy| {
@@ -181,7 +190,6 @@ pub fn judge_files(
             Tracker::new(*policy, options.server, sink).with_max_tuples(options.max_tuples)
         })
         .collect();
-    let mut decoder = Decoder::new();
     // Clocks are policy-independent: a TSval decrease matters within the first candidate's
     // TIME_WAIT length.
     let window_ns = groups
@@ -191,43 +199,26 @@ pub fn judge_files(
         .map_or(60_000_000_000, |p| p.time_wait_len_ns());
     let mut clocks = NatClocks::new(window_ns, options.keep_records);
     let mut capture = CaptureSummary::default();
-    let mut first_unsupported: Option<(usize, u64, u32)> = None;
-    let mut offsets = vec![0u64; paths.len()];
-    let mut frames_seen: u64 = 0;
-    while let Some((file, frame)) = merged.next_frame()? {
-        frames_seen += 1;
-        offsets[file] = frame.offset;
-        if let Some(progress) = options.progress
-            && frames_seen.is_multiple_of(PROGRESS_EVERY_FRAMES)
-        {
-            progress(offsets.iter().sum());
-        }
-        match decoder.decode(&frame).segment {
-            Ok(segment) => {
-                capture.tcp_segments += 1;
-                clocks.on_segment(&segment);
-                for tracker in &mut trackers {
-                    tracker.on_segment(&segment);
-                }
-                if trackers.first().is_some_and(Tracker::over_limit) {
-                    return Err(CaptureError::new(
-                        &paths[file],
-                        Some(frame.offset),
-                        format!(
-                            "more than {} tuples live at once: raise --max-tuples (each costs a few hundred bytes) or split the capture",
-                            options.max_tuples
-                        ),
-                    ));
-                }
-            }
-            Err(reason) => {
-                if let SkipReason::UnsupportedLinkType(link) = reason {
-                    first_unsupported.get_or_insert((file, frame.offset, link));
-                }
-                *capture.skipped.entry(reason.key()).or_insert(0) += 1;
-            }
-        }
+    let (trackers, over_limit) = if options.threads > 1 && !trackers.is_empty() {
+        pipeline::track_in_threads(trackers, |feed| {
+            read_segments(&mut merged, &mut clocks, &mut capture, options, feed)
+        })?
+    } else {
+        pipeline::track_in_line(trackers, |feed| {
+            read_segments(&mut merged, &mut clocks, &mut capture, options, feed)
+        })?
+    };
+    if let Some(at) = over_limit {
+        return Err(CaptureError::new(
+            &paths[at.file],
+            Some(at.offset),
+            format!(
+                "more than {} tuples live at once: raise --max-tuples (each costs a few hundred bytes) or split the capture",
+                options.max_tuples
+            ),
+        ));
     }
+    let first_unsupported = capture.first_unsupported.take();
     capture.files = merged
         .into_readers()
         .into_iter()
@@ -294,6 +285,54 @@ pub fn judge_files(
         });
     }
     Ok(analyses)
+}
+
+/// Reads every frame, decodes it, feeds the clocks and hands each TCP segment, with where it
+/// was read, to `feed`; stops early when `feed` says so.
+fn read_segments(
+    merged: &mut MergedCaptures,
+    clocks: &mut NatClocks,
+    capture: &mut CaptureSummary,
+    options: &AnalyzeOptions<'_>,
+    feed: &mut dyn FnMut(&Segment, SegmentAt) -> bool,
+) -> Result<(), CaptureError> {
+    let mut decoder = Decoder::new();
+    let mut offsets = vec![0u64; merged.readers().len()];
+    let mut frames_seen: u64 = 0;
+    let mut segments_seen: u64 = 0;
+    while let Some((file, frame)) = merged.next_frame()? {
+        frames_seen += 1;
+        offsets[file] = frame.offset;
+        if let Some(progress) = options.progress
+            && frames_seen.is_multiple_of(PROGRESS_EVERY_FRAMES)
+        {
+            progress(offsets.iter().sum());
+        }
+        match decoder.decode(&frame).segment {
+            Ok(segment) => {
+                capture.tcp_segments += 1;
+                clocks.on_segment(&segment);
+                let at = SegmentAt {
+                    file,
+                    offset: frame.offset,
+                    index: segments_seen,
+                };
+                segments_seen += 1;
+                if !feed(&segment, at) {
+                    break;
+                }
+            }
+            Err(reason) => {
+                if let SkipReason::UnsupportedLinkType(link) = reason {
+                    capture
+                        .first_unsupported
+                        .get_or_insert((file, frame.offset, link));
+                }
+                *capture.skipped.entry(reason.key()).or_insert(0) += 1;
+            }
+        }
+    }
+    Ok(())
 }
 
 fn min_some(a: Option<i64>, b: Option<i64>) -> Option<i64> {

@@ -3,8 +3,7 @@
 //! connections per TIME_WAIT length; beyond that connect() fails with EADDRNOTAVAIL and no SYN
 //! is ever sent. Counted here from the incarnations the capture shows.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 
 use crate::fastmap::FastMap;
@@ -68,14 +67,18 @@ struct Tally {
     busiest: usize,
 }
 
+/// Pending events are grouped by the second they fall in; a second is sorted and applied
+/// whole once no event can still arrive in it (cheaper than a heap of every event).
+const BUCKET_NS: i64 = 1_000_000_000;
+
 /// Counts, per (client address, server endpoint), the ports held over time, streaming: events
-/// wait in a heap until no earlier one can still come, so memory follows the last few minutes
-/// of connections, not the capture.
+/// wait until no earlier one can still come, so memory follows the last few minutes of
+/// connections, not the capture.
 #[derive(Debug, Clone, Default)]
 pub struct PortUsage {
     index: FastMap<(IpAddr, SocketAddr), u32>,
     keys: Vec<((IpAddr, SocketAddr), Tally)>,
-    pending: BinaryHeap<Reverse<PortEvent>>,
+    pending: BTreeMap<i64, Vec<PortEvent>>,
     newest_ns: i64,
     range_size: u32,
 }
@@ -98,9 +101,15 @@ impl PortUsage {
     }
 
     fn push(&mut self, at_ns: i64, delta: i8, key: u32) {
-        self.pending.push(Reverse(PortEvent { at_ns, delta, key }));
-        self.newest_ns = self.newest_ns.max(at_ns);
-        self.apply_until(self.newest_ns.saturating_sub(EVENT_DELAY_NS));
+        let bucket = at_ns.div_euclid(BUCKET_NS);
+        self.pending
+            .entry(bucket)
+            .or_default()
+            .push(PortEvent { at_ns, delta, key });
+        if at_ns > self.newest_ns {
+            self.newest_ns = at_ns;
+            self.apply_until(self.newest_ns.saturating_sub(EVENT_DELAY_NS));
+        }
     }
 
     /// The server answered a SYN on `tuple` first sent at `syn_ns`: a port is held.
@@ -127,34 +136,42 @@ impl PortUsage {
         }
     }
 
-    /// Applies, in time order, every pending event at or before `until_ns`.
+    /// Applies, in time order, the pending seconds that end at or before `until_ns`.
     fn apply_until(&mut self, until_ns: i64) {
-        while let Some(Reverse(event)) = self.pending.peek().copied() {
-            if event.at_ns > until_ns {
+        while let Some(entry) = self.pending.first_entry() {
+            let bucket_end = entry.key().saturating_add(1).saturating_mul(BUCKET_NS);
+            if bucket_end > until_ns && until_ns != i64::MAX {
                 break;
             }
-            self.pending.pop();
-            let range_size = i64::from(self.range_size);
-            let tally = &mut self.keys[event.key as usize].1;
-            tally.in_use += i64::from(event.delta);
-            if tally.in_use > tally.peak {
-                tally.peak = tally.in_use;
-                tally.peak_ns = Some(event.at_ns);
+            let mut events = entry.remove();
+            events.sort_unstable();
+            for event in events {
+                self.apply(event);
             }
-            if tally.exhausted_ns.is_none() && tally.in_use >= range_size {
-                tally.exhausted_ns = Some(event.at_ns);
+        }
+    }
+
+    fn apply(&mut self, event: PortEvent) {
+        let range_size = i64::from(self.range_size);
+        let tally = &mut self.keys[event.key as usize].1;
+        tally.in_use += i64::from(event.delta);
+        if tally.in_use > tally.peak {
+            tally.peak = tally.in_use;
+            tally.peak_ns = Some(event.at_ns);
+        }
+        if tally.exhausted_ns.is_none() && tally.in_use >= range_size {
+            tally.exhausted_ns = Some(event.at_ns);
+        }
+        if event.delta > 0 {
+            let recent = &mut tally.recent_takes;
+            recent.push_back(event.at_ns);
+            while recent
+                .front()
+                .is_some_and(|&first| first.saturating_add(RATE_WINDOW_NS) <= event.at_ns)
+            {
+                recent.pop_front();
             }
-            if event.delta > 0 {
-                let recent = &mut tally.recent_takes;
-                recent.push_back(event.at_ns);
-                while recent
-                    .front()
-                    .is_some_and(|&first| first.saturating_add(RATE_WINDOW_NS) <= event.at_ns)
-                {
-                    recent.pop_front();
-                }
-                tally.busiest = tally.busiest.max(recent.len());
-            }
+            tally.busiest = tally.busiest.max(recent.len());
         }
     }
 

@@ -303,6 +303,10 @@ struct JudgeArgs {
     /// Most tuples held at once before stopping with an error (bounds memory).
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_TUPLES)]
     max_tuples: usize,
+    /// Threads: 1 judges in the reading thread; more run each server-setting candidate on a
+    /// thread of its own (default: the CPUs available). The results are the same.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    threads: Option<u16>,
     /// The clients' local port range (net.ipv4.ip_local_port_range), to judge port exhaustion.
     #[arg(long, value_name = "LO-HI", default_value = "32768-60999", value_parser = parse_port_range)]
     port_range: (u16, u16),
@@ -422,6 +426,9 @@ impl JudgeArgs {
             client_time_wait_ns: (self.tw_len * 1e9).round() as i64,
             max_tuples: self.max_tuples,
             given_settings: self.sysctl.iter().cloned().collect(),
+            threads: self
+                .threads
+                .map_or_else(|| AnalyzeOptions::default().threads, usize::from),
         };
         let result = judge_files(&self.captures, &groups, &options);
         progress.clear();

@@ -55,8 +55,10 @@ struct Tuple {
 /// proportional to live connections, not to the capture's length: a tuple that comes back
 /// later is a new tuple, its SYN not a reuse.
 const RETIRE_AFTER_NS: i64 = 180 * 1_000_000_000;
-/// How often, in capture time, quiet tuples are looked for.
-const SWEEP_EVERY_NS: i64 = 10 * 1_000_000_000;
+/// How often, in capture time, quiet tuples are looked for. Each sweep visits the whole
+/// table; TIME_WAIT ends are dated by their deadline, not by the sweep, so sweeping less often
+/// only holds forgotten tuples a little longer.
+const SWEEP_EVERY_NS: i64 = 30 * 1_000_000_000;
 
 impl Tuple {
     fn new(state: ServerState, now_ns: i64) -> Self {
@@ -74,15 +76,16 @@ impl Tuple {
         }
     }
 
-    /// Nothing about the tuple can still matter to the server's kernel.
-    fn retirable(&self, now_ns: i64, horizon_ns: i64) -> bool {
+    /// Nothing about the tuple can still matter to the server's kernel at `now_ns`.
+    fn retirable(&self, now_ns: i64, horizon_ns: i64, policy: &dyn ServerPolicy) -> bool {
         let quiet = now_ns.saturating_sub(self.last_seen_ns) > horizon_ns;
         let forgotten = match self.state {
             ServerState::Closed => true,
             // A request socket gives up long before the horizon.
             ServerState::Handshake(_) => true,
-            // Connections can idle for hours; TIME_WAIT is expired before this is asked.
-            ServerState::Open(_) | ServerState::TimeWait(_) | ServerState::Unknown => false,
+            ServerState::TimeWait(tw) => policy.expired(&tw, now_ns),
+            // Connections can idle for hours.
+            ServerState::Open(_) | ServerState::Unknown => false,
         };
         quiet && forgotten
     }
@@ -112,6 +115,8 @@ pub struct Tracker<'p, S: RecordSink> {
     over_limit: bool,
     tuples: FastMap<TupleKey, Tuple>,
     next_sweep_ns: Option<i64>,
+    /// How long a tuple stays quiet before it is forgotten.
+    horizon_ns: i64,
     /// Endpoint pairs seen talking before any SYN or SYN-ACK showed who is the server.
     midstream: FastSet<(SocketAddr, SocketAddr)>,
     ctx: Context<'p, S>,
@@ -125,6 +130,7 @@ impl<'p, S: RecordSink> Tracker<'p, S> {
             over_limit: false,
             tuples: FastMap::default(),
             next_sweep_ns: None,
+            horizon_ns: RETIRE_AFTER_NS.max(2 * policy.time_wait_len_ns()),
             midstream: FastSet::default(),
             ctx: Context {
                 policy,
@@ -163,10 +169,18 @@ impl<'p, S: RecordSink> Tracker<'p, S> {
         self.ctx.stats.tcp_segments += 1;
         self.ctx.last_ts_ns = Some(self.ctx.last_ts_ns.map_or(seg.ts_ns, |t| t.max(seg.ts_ns)));
         self.sweep(seg.ts_ns);
-        let Some((key, direction, known)) = self.orient(seg) else {
-            self.ctx.stats.unoriented += 1;
-            self.midstream.insert(unordered_pair(seg.src, seg.dst));
-            return;
+        let (key, direction, known) = loop {
+            match self.orient(seg) {
+                Orientation::Tuple(key, direction, known) => break (key, direction, known),
+                // Forgotten now rather than at the next sweep: when a tuple is forgotten
+                // does not depend on when sweeps happen to run.
+                Orientation::Stale(key) => self.forget(key, seg.ts_ns),
+                Orientation::Unknown => {
+                    self.ctx.stats.unoriented += 1;
+                    self.midstream.insert(unordered_pair(seg.src, seg.dst));
+                    return;
+                }
+            }
         };
         if !known && self.tuples.len() >= self.max_tuples {
             self.over_limit = true;
@@ -260,29 +274,29 @@ impl<'p, S: RecordSink> Tracker<'p, S> {
             return;
         }
         *due = now_ns + SWEEP_EVERY_NS;
-        let horizon = RETIRE_AFTER_NS.max(2 * self.ctx.policy.time_wait_len_ns());
+        let horizon = self.horizon_ns;
         let ctx = &mut self.ctx;
         self.tuples.retain(|_, tuple| {
-            ctx.expire_time_wait(tuple, now_ns);
-            if !tuple.retirable(now_ns, horizon) {
+            if !tuple.retirable(now_ns, horizon, ctx.policy) {
                 return true;
             }
-            // Nothing can answer a SYN this old any more.
-            if let Some(syn) = tuple.open_syn.take() {
-                ctx.finish_syn(*syn);
-            }
-            if let Some(incarnation) = tuple.incarnation.take() {
-                ctx.sink.incarnation(*incarnation);
-            }
+            ctx.forget(tuple, now_ns);
             false
         });
         // A table never gives back what a burst made it grow to, unless asked.
         shrink_when_sparse(&mut self.tuples);
     }
 
+    fn forget(&mut self, key: TupleKey, now_ns: i64) {
+        if let Some(mut tuple) = self.tuples.remove(&key) {
+            self.ctx.forget(&mut tuple, now_ns);
+        }
+    }
+
     /// Which tuple a segment belongs to, which way it goes, and whether the tuple is held.
     /// Most segments are found on their first lookup: each costs a hash of two addresses.
-    fn orient(&self, seg: &Segment) -> Option<(TupleKey, Direction, bool)> {
+    fn orient(&self, seg: &Segment) -> Orientation {
+        let stale = |tuple: &Tuple| tuple.retirable(seg.ts_ns, self.horizon_ns, self.ctx.policy);
         let to_server = TupleKey {
             client: seg.src,
             server: seg.dst,
@@ -291,33 +305,61 @@ impl<'p, S: RecordSink> Tracker<'p, S> {
             client: seg.dst,
             server: seg.src,
         };
-        if let Some(server) = self.server_override {
-            if seg.dst == server {
-                let known = self.tuples.contains_key(&to_server);
-                return Some((to_server, Direction::ToServer, known));
-            }
-            if seg.src == server {
-                let known = self.tuples.contains_key(&to_client);
-                return Some((to_client, Direction::ToClient, known));
-            }
+        let held = |key: &TupleKey| self.tuples.get(key).map(|tuple| !stale(tuple));
+        let forced = match self.server_override {
+            Some(server) if seg.dst == server => Some((to_server, Direction::ToServer)),
+            Some(server) if seg.src == server => Some((to_client, Direction::ToClient)),
+            _ => None,
+        };
+        if let Some((key, direction)) = forced {
+            return match held(&key) {
+                Some(false) => Orientation::Stale(key),
+                known => Orientation::Tuple(key, direction, known.is_some()),
+            };
         }
-        if self.tuples.contains_key(&to_server) {
-            return Some((to_server, Direction::ToServer, true));
-        }
-        if self.tuples.contains_key(&to_client) {
-            return Some((to_client, Direction::ToClient, true));
+        for (key, direction) in [
+            (to_server, Direction::ToServer),
+            (to_client, Direction::ToClient),
+        ] {
+            match held(&key) {
+                Some(true) => return Orientation::Tuple(key, direction, true),
+                Some(false) => return Orientation::Stale(key),
+                None => {}
+            }
         }
         if seg.is_syn() {
-            return Some((to_server, Direction::ToServer, false));
+            return Orientation::Tuple(to_server, Direction::ToServer, false);
         }
         if seg.is_syn_ack() {
-            return Some((to_client, Direction::ToClient, false));
+            return Orientation::Tuple(to_client, Direction::ToClient, false);
         }
-        None
+        Orientation::Unknown
     }
 }
 
+/// Where a segment belongs.
+enum Orientation {
+    /// The tuple, the segment's direction on it, and whether the tuple is held.
+    Tuple(TupleKey, Direction, bool),
+    /// A held tuple quiet for so long it must be forgotten first.
+    Stale(TupleKey),
+    /// Neither endpoint pair is held and the segment does not say who is the server.
+    Unknown,
+}
+
 impl<S: RecordSink> Context<'_, S> {
+    /// Hands on what a tuple about to be forgotten still holds.
+    fn forget(&mut self, tuple: &mut Tuple, now_ns: i64) {
+        self.expire_time_wait(tuple, now_ns);
+        // Nothing can answer a SYN this old any more.
+        if let Some(syn) = tuple.open_syn.take() {
+            self.finish_syn(*syn);
+        }
+        if let Some(incarnation) = tuple.incarnation.take() {
+            self.sink.incarnation(*incarnation);
+        }
+    }
+
     fn on_client_segment(&mut self, key: TupleKey, tuple: &mut Tuple, seg: &Segment) {
         self.expire_time_wait(tuple, seg.ts_ns);
         if seg.is_syn() {

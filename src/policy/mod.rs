@@ -148,7 +148,9 @@ pub enum ListenerJudgement {
 
 /// A server-side kernel behaviour: how its TIME_WAIT sockets and its listener judge what
 /// arrives. Policies are pure: state comes in, the judgement and the next state go out.
-pub trait ServerPolicy {
+/// `Sync`: the trackers judging one capture under different policies run on threads of
+/// their own and share the policies.
+pub trait ServerPolicy: Sync {
     /// Name used on the command line and in reports.
     fn name(&self) -> &'static str;
     /// The server settings this instance assumes, e.g. `tcp_rfc1337=0`.

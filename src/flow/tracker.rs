@@ -10,6 +10,7 @@ use super::incarnation::{
 use super::stats::FlowStats;
 use super::syn::{FoundState, ObservedReply, RecordSink, Reuse, SynRecord, Verdict};
 use super::tuple::{Direction, TupleKey, unordered_pair};
+use super::tuple_table::TupleTable;
 use crate::fastmap::{FastMap, FastSet};
 use crate::packet::Segment;
 use crate::policy::{
@@ -113,7 +114,7 @@ pub struct Tracker<'p, S: RecordSink> {
     /// [`Tracker::over_limit`] says so.
     max_tuples: usize,
     over_limit: bool,
-    tuples: FastMap<TupleKey, Tuple>,
+    tuples: TupleTable<Tuple>,
     next_sweep_ns: Option<i64>,
     /// How long a tuple stays quiet before it is forgotten.
     horizon_ns: i64,
@@ -128,7 +129,7 @@ impl<'p, S: RecordSink> Tracker<'p, S> {
             server_override,
             max_tuples: usize::MAX,
             over_limit: false,
-            tuples: FastMap::default(),
+            tuples: TupleTable::default(),
             next_sweep_ns: None,
             horizon_ns: RETIRE_AFTER_NS.max(2 * policy.time_wait_len_ns()),
             midstream: FastSet::default(),
@@ -169,12 +170,13 @@ impl<'p, S: RecordSink> Tracker<'p, S> {
         self.ctx.stats.tcp_segments += 1;
         self.ctx.last_ts_ns = Some(self.ctx.last_ts_ns.map_or(seg.ts_ns, |t| t.max(seg.ts_ns)));
         self.sweep(seg.ts_ns);
+        let hash = self.tuples.hash(seg.src, seg.dst);
         let (key, direction, known) = loop {
-            match self.orient(seg) {
+            match self.orient(seg, hash) {
                 Orientation::Tuple(key, direction, known) => break (key, direction, known),
                 // Forgotten now rather than at the next sweep: when a tuple is forgotten
                 // does not depend on when sweeps happen to run.
-                Orientation::Stale(key) => self.forget(key, seg.ts_ns),
+                Orientation::Stale(key) => self.forget(hash, key, seg.ts_ns),
                 Orientation::Unknown => {
                     self.ctx.stats.unoriented += 1;
                     self.midstream.insert(unordered_pair(seg.src, seg.dst));
@@ -190,17 +192,23 @@ impl<'p, S: RecordSink> Tracker<'p, S> {
             let live = self.tuples.len() as u64 + 1;
             self.ctx.stats.peak_live_tuples = self.ctx.stats.peak_live_tuples.max(live);
         }
-        let midstream = &self.midstream;
-        let tuple = self.tuples.entry(key).or_insert_with(|| {
+        let tuple = if known {
+            let Some(tuple) = self.tuples.get_mut(hash, &key) else {
+                return; // orient just found it
+            };
+            tuple
+        } else {
             let pair = unordered_pair(key.client, key.server);
             // A SYN on a pair that already talked: the server may hold state the capture
             // never showed. A SYN-ACK without its SYN: the same.
-            if midstream.contains(&pair) || !seg.is_syn() {
-                Tuple::new(ServerState::Unknown, seg.ts_ns)
+            let state = if self.midstream.contains(&pair) || !seg.is_syn() {
+                ServerState::Unknown
             } else {
-                Tuple::new(ServerState::Closed, seg.ts_ns)
-            }
-        });
+                ServerState::Closed
+            };
+            self.tuples
+                .insert(hash, key, Tuple::new(state, seg.ts_ns))
+        };
         tuple.last_seen_ns = seg.ts_ns;
         match direction {
             Direction::ToServer => {
@@ -221,7 +229,8 @@ impl<'p, S: RecordSink> Tracker<'p, S> {
         let mut keys: Vec<TupleKey> = self.tuples.keys().copied().collect();
         keys.sort();
         for key in keys {
-            let Some(tuple) = self.tuples.get_mut(&key) else {
+            let hash = self.tuples.hash(key.client, key.server);
+            let Some(tuple) = self.tuples.get_mut(hash, &key) else {
                 continue;
             };
             self.ctx.expire_time_wait(tuple, end_ns);
@@ -283,19 +292,18 @@ impl<'p, S: RecordSink> Tracker<'p, S> {
             ctx.forget(tuple, now_ns);
             false
         });
-        // A table never gives back what a burst made it grow to, unless asked.
-        shrink_when_sparse(&mut self.tuples);
+        self.tuples.shrink_when_sparse();
     }
 
-    fn forget(&mut self, key: TupleKey, now_ns: i64) {
-        if let Some(mut tuple) = self.tuples.remove(&key) {
+    fn forget(&mut self, hash: u64, key: TupleKey, now_ns: i64) {
+        if let Some(mut tuple) = self.tuples.remove(hash, &key) {
             self.ctx.forget(&mut tuple, now_ns);
         }
     }
 
     /// Which tuple a segment belongs to, which way it goes, and whether the tuple is held.
     /// Most segments are found on their first lookup: each costs a hash of two addresses.
-    fn orient(&self, seg: &Segment) -> Orientation {
+    fn orient(&self, seg: &Segment, hash: u64) -> Orientation {
         let stale = |tuple: &Tuple| tuple.retirable(seg.ts_ns, self.horizon_ns, self.ctx.policy);
         let to_server = TupleKey {
             client: seg.src,
@@ -305,7 +313,7 @@ impl<'p, S: RecordSink> Tracker<'p, S> {
             client: seg.dst,
             server: seg.src,
         };
-        let held = |key: &TupleKey| self.tuples.get(key).map(|tuple| !stale(tuple));
+        let held = |key: &TupleKey| self.tuples.get(hash, key).map(|tuple| !stale(tuple));
         let forced = match self.server_override {
             Some(server) if seg.dst == server => Some((to_server, Direction::ToServer)),
             Some(server) if seg.src == server => Some((to_client, Direction::ToClient)),
@@ -821,14 +829,6 @@ impl<S: RecordSink> Context<'_, S> {
             syn.listener_pending = false;
         }
         self.sink.syn(syn);
-    }
-}
-
-/// Rebuilds a table holding less than a quarter of its capacity (after a burst of tuples
-/// has been forgotten), leaving room to double.
-fn shrink_when_sparse<K: std::hash::Hash + Eq, V>(table: &mut FastMap<K, V>) {
-    if table.capacity() > 4 * table.len() + 1024 {
-        table.shrink_to(2 * table.len());
     }
 }
 

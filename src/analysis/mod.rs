@@ -25,9 +25,9 @@ use crate::capture::{CaptureError, CaptureReader, FileInfo, MergedCaptures};
 use crate::flow::{FlowStats, IncarnationRecord, RecordSink, SynRecord, Tracker, TupleKey};
 use crate::nat::{NatClocks, NatReport};
 use crate::packet::{Decoder, Segment, SkipReason};
-use pipeline::SegmentAt;
 use crate::policy::ServerPolicy;
 use crate::table::TableRecords;
+use pipeline::SegmentAt;
 
 /// How to run an analysis.
 pub struct AnalyzeOptions<'p> {

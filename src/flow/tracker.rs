@@ -206,8 +206,7 @@ impl<'p, S: RecordSink> Tracker<'p, S> {
             } else {
                 ServerState::Closed
             };
-            self.tuples
-                .insert(hash, key, Tuple::new(state, seg.ts_ns))
+            self.tuples.insert(hash, key, Tuple::new(state, seg.ts_ns))
         };
         tuple.last_seen_ns = seg.ts_ns;
         match direction {

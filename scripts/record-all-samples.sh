@@ -30,6 +30,8 @@ SAMPLES=(
     "client-closes-first|--seed 1004 --close client|c['TcpExtPAWSTimewait'] == 0 and c['TcpExtTW'] == 0"
     "sll2-any|--seed 1005 --capture any|c['TcpExtPAWSTimewait'] > 0 and linktype == 276"
     "rfc1337|--seed 1006 --rfc1337 1|c['TcpExtPAWSTimewait'] > 0 and c['TcpExtTCPACKSkippedTimeWait'] > 0"
+    "rfc1337-ratelimit-100|--seed 1008 --rfc1337 1 --invalid-ratelimit 100|c['TcpExtPAWSTimewait'] > 0 and c['TcpExtTCPACKSkippedTimeWait'] > 0"
+    "server-timestamps-off|--seed 1009 --server-ts 0|c['TcpExtPAWSTimewait'] == 0 and c['TcpExtTW'] > 0 and c['TcpPassiveOpens'] > 0"
     "client-port-exhaustion|--seed 1007 --nat none --close client --client-port-range 40000-40049 --clients 2 --connects 75 --gap-ms 300 --jitter-ms 100|cl['failures_by_kind'].get('addr_not_available', 0) > 0 and cl['failures'] == cl['failures_by_kind']['addr_not_available'] and c['TcpExtPAWSTimewait'] == 0 and client_syns == cl['successes']"
 )
 

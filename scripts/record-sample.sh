@@ -43,6 +43,7 @@ usage: record-sample.sh --name NAME --out DIR [options]
   --capture eth|any       capture on the server interface (EN10MB) or with
                           `-i any` (LINUX_SLL2, link type 276) (default eth)
   --rfc1337 0|1           server net.ipv4.tcp_rfc1337 (default 0)
+  --invalid-ratelimit MS  server net.ipv4.tcp_invalid_ratelimit (default 500)
   --connect-timeout SECS  client connect (and read) timeout (default 4)
   --seed N                seed of the client pauses (default random; recorded)
 
@@ -75,6 +76,7 @@ CLOSE=server
 FAMILY=4
 CAPTURE=eth
 RFC1337=0
+INVALID_RATELIMIT=500
 CONNECT_TIMEOUT=4
 SEED=""
 
@@ -102,6 +104,7 @@ while (($#)); do
         --family) FAMILY=$val ;;
         --capture) CAPTURE=$val ;;
         --rfc1337) RFC1337=$val ;;
+        --invalid-ratelimit) INVALID_RATELIMIT=$val ;;
         --connect-timeout) CONNECT_TIMEOUT=$val ;;
         --seed) SEED=$val ;;
         *) bad_usage "unknown option $opt" ;;
@@ -140,6 +143,8 @@ fi
 [[ $CLIENT_TS =~ ^[01](,[01])*$ ]] || bad_usage "--client-ts must be a comma list of 0/1"
 [[ $SERVER_TS == [01] ]] || bad_usage "--server-ts must be 0 or 1"
 [[ $RFC1337 == [01] ]] || bad_usage "--rfc1337 must be 0 or 1"
+in_range "$INVALID_RATELIMIT" 0 60000 || bad_usage "--invalid-ratelimit must be 0..60000 (ms)"
+INVALID_RATELIMIT=$((10#$INVALID_RATELIMIT))
 [[ $CLOSE == server || $CLOSE == client ]] || bad_usage "--close must be server or client"
 [[ $FAMILY == 4 || $FAMILY == 6 ]] || bad_usage "--family must be 4 or 6"
 [[ $CAPTURE == eth || $CAPTURE == any ]] || bad_usage "--capture must be eth or any"
@@ -320,7 +325,8 @@ for ns in "${CREATED_NS[@]}"; do
     nsx "$ns" sysctl -q -w net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0 \
         net.ipv6.conf.all.accept_ra=0 net.ipv6.conf.default.accept_ra=0
 done
-nsx "$NS_SRV" sysctl -q -w net.ipv4.tcp_timestamps="$SERVER_TS" net.ipv4.tcp_rfc1337="$RFC1337"
+nsx "$NS_SRV" sysctl -q -w net.ipv4.tcp_timestamps="$SERVER_TS" net.ipv4.tcp_rfc1337="$RFC1337" \
+    net.ipv4.tcp_invalid_ratelimit="$INVALID_RATELIMIT"
 for ((i = 1; i <= CLIENTS; i++)); do
     nsx "${NS_CLIENTS[i - 1]}" sysctl -q -w net.ipv4.tcp_timestamps="${CLIENT_TS_OF[i - 1]}"
     if [[ -n $CLIENT_PORT_RANGE ]]; then
@@ -457,7 +463,7 @@ for ((i = 1; i <= CLIENTS; i++)); do
     CLIENT_ADDRS+="${CLIENT_ADDRS:+ }$(client_addr "$i")"
 done
 export NAME CLIENTS PORTS CONNECTS GAP_MS JITTER_MS CLIENT_TS_JSON SERVER_TS CLOSE FAMILY CAPTURE
-export RFC1337 CONNECT_TIMEOUT SEED SERVER_ENDPOINT NAT_PUBLIC CAPTURED DROPPED WORK
+export RFC1337 INVALID_RATELIMIT CONNECT_TIMEOUT SEED SERVER_ENDPOINT NAT_PUBLIC CAPTURED DROPPED WORK
 export NAT CLIENT_PORT_RANGE CLIENT_ADDRS
 KERNEL=$(uname -r)
 export KERNEL
@@ -511,6 +517,7 @@ truth = {
         "family": int(e["FAMILY"]),
         "capture": e["CAPTURE"],
         "rfc1337": int(e["RFC1337"]),
+        "invalid_ratelimit_ms": int(e["INVALID_RATELIMIT"]),
         "connect_timeout": int(e["CONNECT_TIMEOUT"]),
         "seed": int(e["SEED"]),
         "server": e["SERVER_ENDPOINT"],

@@ -74,6 +74,21 @@ fn samples_cover_the_scenarios_the_tests_rely_on() {
         "clients with timestamps on and off"
     );
     assert!(
+        samples.iter().any(|(_, _, t)| param(t, "server_ts") == 0),
+        "a server with timestamps off"
+    );
+    assert!(
+        samples.iter().any(|(_, _, t)| param(t, "rfc1337") == 1
+            && t["params"]["invalid_ratelimit_ms"]
+                .as_u64()
+                .is_some_and(|ms| ms != 500)
+            && t["server_counters"]["TcpExtTCPACKSkippedTimeWait"]
+                .as_u64()
+                .unwrap_or(0)
+                > 0),
+        "tcp_rfc1337=1 with a non-default tcp_invalid_ratelimit"
+    );
+    assert!(
         samples
             .iter()
             .any(|(_, _, t)| param(t, "close") == "client"),
@@ -132,7 +147,12 @@ fn tcp_rfc1337_is_inferred_from_the_replies() {
         }
         let report = analyze_json(&pcap, &[]);
         let recorded = format!("tcp_rfc1337={}", truth["params"]["rfc1337"]);
-        assert_eq!(report["settings"], recorded.as_str(), "{name}");
+        // A rate limit other than the default is inferred too, and named.
+        let settings = match truth["params"]["invalid_ratelimit_ms"].as_u64() {
+            Some(ms) if ms != 500 => format!("{recorded}, tcp_invalid_ratelimit={ms}"),
+            _ => recorded.clone(),
+        };
+        assert_eq!(report["settings"], settings.as_str(), "{name}");
         assert_eq!(report["settings_inferred"], true);
         // Forcing the other setting must make predictions and observations disagree:
         // the choice is real, not cosmetic.

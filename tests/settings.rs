@@ -107,3 +107,74 @@ fn the_summary_prints_the_settings_used() {
         "{text}"
     );
 }
+
+/// The recorded scenarios: predicted counters equal the kernel's with the settings
+/// inferred (no flags) and again with them stated, and the inferred values are the recorded
+/// ones.
+#[test]
+fn recorded_settings_are_inferred_and_the_kernel_counters_follow_either_way() {
+    let cases: [(&str, &[&str]); 3] = [
+        ("rfc1337", &["--sysctl", "net.ipv4.tcp_rfc1337=1"]),
+        (
+            "rfc1337-ratelimit-100",
+            &[
+                "--sysctl",
+                "net.ipv4.tcp_rfc1337=1",
+                "--sysctl",
+                "net.ipv4.tcp_invalid_ratelimit=100",
+            ],
+        ),
+        (
+            "server-timestamps-off",
+            &["--sysctl", "net.ipv4.tcp_timestamps=0"],
+        ),
+    ];
+    for (name, stated) in cases {
+        let truth = read_json(&sample(&format!("{name}.truth.json")));
+        let pcap = sample(&format!("{name}.pcap"));
+        let params = &truth["params"];
+        let recorded = [
+            ("net.ipv4.tcp_rfc1337", params["rfc1337"].to_string()),
+            (
+                "net.ipv4.tcp_invalid_ratelimit",
+                params
+                    .get("invalid_ratelimit_ms")
+                    .map_or("500".to_string(), |v| v.to_string()),
+            ),
+            ("net.ipv4.tcp_timestamps", params["server_ts"].to_string()),
+        ];
+        for (flags, source) in [(&[][..], "inferred"), (stated, "given")] {
+            let report = analyze_json(&pcap, flags);
+            let failures = common::mismatches(name, &report, &truth);
+            assert!(failures.is_empty(), "{name} {flags:?}: {failures:?}");
+            assert_eq!(report["agreement"]["reply_not_as_predicted"], 0, "{name}");
+            for (key, value) in &recorded {
+                let setting = &report["server_settings"][key];
+                assert_eq!(setting["value"], value.as_str(), "{name} {flags:?} {key}");
+                assert_eq!(setting["contradicted"], false, "{name} {flags:?} {key}");
+                if flags.iter().any(|f| f.starts_with(key)) {
+                    assert_eq!(setting["source"], source, "{name} {key}");
+                }
+            }
+        }
+    }
+    // Without the inferred limit, 500 ms would predict challenge ACKs the kernel suppressed
+    // (and the other way round): the limit had to be inferred, not defaulted.
+    let report = analyze_json(&sample("rfc1337-ratelimit-100.pcap"), &[]);
+    assert_eq!(
+        report["server_settings"]["net.ipv4.tcp_invalid_ratelimit"]["source"],
+        "inferred"
+    );
+    let forced = analyze_json(
+        &sample("rfc1337-ratelimit-100.pcap"),
+        &["--sysctl", "net.ipv4.tcp_invalid_ratelimit=500"],
+    );
+    assert_ne!(
+        forced["kernel_counters"]["TCPACKSkippedTimeWait"],
+        report["kernel_counters"]["TCPACKSkippedTimeWait"]
+    );
+    assert_eq!(
+        forced["server_settings"]["net.ipv4.tcp_invalid_ratelimit"]["contradicted"],
+        true
+    );
+}

@@ -13,7 +13,7 @@ pub use attempt_tally::AttemptTotals;
 pub use file_summary::{FileSummary, summarize_file};
 pub use findings::{Finding, Severity, findings, findings_text};
 pub use ports::{ClientPorts, DEFAULT_PORT_RANGE, PortUsage, port_occupancy};
-pub use settings::{RateLimitEvidence, Setting, Source, server_settings};
+pub use settings::{DEFAULT_RATE_LIMIT_MS, RateLimitEvidence, Setting, Source, server_settings};
 pub use summary::{Agreement, ReplyCounts, SynSummary, VerdictCounts};
 pub use whatif::{Comparison, Difference, PolicyOutcome, compare};
 
@@ -52,6 +52,9 @@ pub struct AnalyzeOptions<'p> {
     pub max_tuples: usize,
     /// Server settings the user stated (`--sysctl KEY=VALUE`).
     pub given_settings: BTreeMap<String, String>,
+    /// Server settings a first pass over the capture inferred, which the candidates judge
+    /// with.
+    pub inferred_settings: BTreeMap<String, String>,
     /// Above 1, each candidate's tracker runs on a thread of its own, fed in batches while
     /// this thread reads and decodes; 1 runs everything in this thread (the reference path
     /// the threaded one must match exactly).
@@ -73,6 +76,7 @@ impl Default for AnalyzeOptions<'_> {
             client_time_wait_ns: 60_000_000_000,
             max_tuples: DEFAULT_MAX_TUPLES,
             given_settings: BTreeMap::new(),
+            inferred_settings: BTreeMap::new(),
             threads: std::thread::available_parallelism().map_or(1, usize::from),
         }
     }
@@ -150,6 +154,8 @@ pub struct Analysis {
     pub ports: Vec<ClientPorts>,
     /// Server settings the user stated (`--sysctl`).
     pub given_settings: BTreeMap<String, String>,
+    /// Server settings inferred from the capture and judged with.
+    pub inferred_settings: BTreeMap<String, String>,
     pub warnings: Vec<String>,
 }
 
@@ -281,6 +287,7 @@ pub fn judge_files(
             ports: sink.ports.finish(options.client_time_wait_ns),
             nat: nat.clone(),
             given_settings: options.given_settings.clone(),
+            inferred_settings: options.inferred_settings.clone(),
             warnings,
         });
     }

@@ -43,7 +43,37 @@ pub struct RateLimitEvidence {
     pub pairs: u64,
 }
 
+/// net.ipv4.tcp_invalid_ratelimit's default, ms.
+pub const DEFAULT_RATE_LIMIT_MS: i64 = 500;
+/// Values tried, most common first, when the capture contradicts the default (ms).
+const LIKELY_RATE_LIMITS_MS: [i64; 8] = [500, 1000, 250, 200, 100, 50, 2000, 0];
+/// The kernel measures the limit in jiffies: at HZ=250 an interval is known to 4 ms.
+const JIFFY_SLACK_NS: i64 = 4_000_000;
+
 impl RateLimitEvidence {
+    /// Whether a limit of `ms` explains the spacing seen: every silent pair closer than it,
+    /// every answered pair at least that far apart (to a tick).
+    pub fn fits(&self, ms: i64) -> bool {
+        let ns = ms.saturating_mul(1_000_000);
+        self.silent_below_ns.is_none_or(|s| s < ns)
+            && self
+                .answered_from_ns
+                .is_none_or(|a| a >= ns - JIFFY_SLACK_NS)
+    }
+
+    /// The limit to judge with when the default does not explain the spacing: the most
+    /// common value that does, else the next millisecond above the longest silent spacing.
+    /// `None` when the default fits or nothing shows the limit.
+    pub fn inferred_ms(&self) -> Option<i64> {
+        if self.pairs == 0 || self.fits(DEFAULT_RATE_LIMIT_MS) {
+            return None;
+        }
+        LIKELY_RATE_LIMITS_MS
+            .into_iter()
+            .find(|&ms| self.fits(ms))
+            .or_else(|| self.silent_below_ns.map(|s| s / 1_000_000 + 1))
+    }
+
     /// Adds a SYN judged on a TIME_WAIT socket; `last` remembers, per tuple, the socket
     /// (rcv_nxt, ts_recent) and when it last sent a challenge ACK. SYNs of one tuple arrive
     /// in time order.
@@ -138,14 +168,13 @@ pub fn server_settings(analysis: &Analysis) -> BTreeMap<&'static str, Setting> {
         ms(rate_limit.answered_from_ns)
     );
     let given_limit = given.get("net.ipv4.tcp_invalid_ratelimit");
-    let limit_ms: i64 = given_limit.and_then(|v| v.parse().ok()).unwrap_or(500);
-    let fits = |ms: i64| {
-        let ns = ms * 1_000_000;
-        rate_limit.silent_below_ns.is_none_or(|s| s < ns)
-            && rate_limit
-                .answered_from_ns
-                .is_none_or(|a| a >= ns - 4_000_000)
-    };
+    let inferred_limit = analysis
+        .inferred_settings
+        .get("net.ipv4.tcp_invalid_ratelimit");
+    let limit_ms: i64 = given_limit
+        .or(inferred_limit)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(DEFAULT_RATE_LIMIT_MS);
     out.insert(
         "net.ipv4.tcp_timestamps",
         timestamps_setting(analysis, given.get("net.ipv4.tcp_timestamps")),
@@ -171,13 +200,13 @@ pub fn server_settings(analysis: &Analysis) -> BTreeMap<&'static str, Setting> {
             value: limit_ms.to_string(),
             source: if given_limit.is_some() {
                 Source::Given
-            } else if rate_limit.pairs > 0 {
+            } else if inferred_limit.is_some() || rate_limit.pairs > 0 {
                 Source::Inferred
             } else {
                 Source::Default
             },
             evidence: range,
-            contradicted: !fits(limit_ms),
+            contradicted: !rate_limit.fits(limit_ms),
         },
     );
 
@@ -243,5 +272,57 @@ fn nat_reuse_setting(analysis: &Analysis) -> Setting {
             "{advanced} of {met} new SYNs on a tuple the server held in TIME_WAIT had a sequence number past its rcv_nxt"
         ),
         contradicted: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: i64 = 1_000_000;
+
+    fn evidence(silent_below_ms: Option<i64>, answered_from_ms: Option<i64>) -> RateLimitEvidence {
+        RateLimitEvidence {
+            silent_below_ns: silent_below_ms.map(|m| m * MS),
+            answered_from_ns: answered_from_ms.map(|m| m * MS),
+            pairs: u64::from(silent_below_ms.is_some()) + u64::from(answered_from_ms.is_some()),
+        }
+    }
+
+    #[test]
+    fn no_pairs_leave_the_default_and_say_nothing_was_inferred() {
+        assert_eq!(RateLimitEvidence::default().inferred_ms(), None);
+        assert!(RateLimitEvidence::default().fits(DEFAULT_RATE_LIMIT_MS));
+    }
+
+    #[test]
+    fn spacing_the_default_explains_keeps_the_default() {
+        // Silent 300 ms after an ACK, answered 700 ms after one: 500 ms explains both.
+        let e = evidence(Some(300), Some(700));
+        assert!(e.fits(500));
+        assert_eq!(e.inferred_ms(), None);
+        // An answer 497 ms after the last ACK is within a tick of 500 ms.
+        assert!(evidence(None, Some(497)).fits(500));
+    }
+
+    #[test]
+    fn a_shorter_limit_is_inferred_from_answers_the_default_would_have_suppressed() {
+        // Answered 150 ms after an ACK, silent 60 ms after one: 100 ms is the most common
+        // value that explains it (250 and 200 would have suppressed the 150 ms answer).
+        let e = evidence(Some(60), Some(150));
+        assert!(!e.fits(500));
+        assert_eq!(e.inferred_ms(), Some(100));
+    }
+
+    #[test]
+    fn a_longer_limit_is_inferred_from_silences_the_default_would_have_answered() {
+        assert_eq!(evidence(Some(800), None).inferred_ms(), Some(1000));
+        assert_eq!(evidence(Some(1500), Some(2100)).inferred_ms(), Some(2000));
+    }
+
+    #[test]
+    fn spacing_no_common_value_explains_gets_the_next_millisecond() {
+        // Silent at 130 ms, answered at 140 ms: none of the common values fits.
+        assert_eq!(evidence(Some(130), Some(140)).inferred_ms(), Some(131));
     }
 }

@@ -14,8 +14,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 use polars::prelude::DataFrame;
 
 use crate::analysis::{
-    Analysis, AnalyzeOptions, DEFAULT_MAX_TUPLES, Severity, compare, findings, judge_files,
-    summarize_file,
+    Analysis, AnalyzeOptions, DEFAULT_MAX_TUPLES, DEFAULT_RATE_LIMIT_MS, Severity, compare,
+    findings, judge_files, summarize_file,
 };
 use crate::chart::{
     Chart, all_charts, outcome_chart, port_chart, render_png, render_svg, timeline_chart,
@@ -358,7 +358,7 @@ fn parse_port_range(s: &str) -> Result<(u16, u16), String> {
 impl JudgeArgs {
     /// The server settings to judge with under one policy: several when one (tcp_rfc1337)
     /// must be inferred from the capture.
-    fn candidates(&self, name: PolicyName) -> Vec<Box<dyn ServerPolicy>> {
+    fn candidates(&self, name: PolicyName, oow_ratelimit_ns: i64) -> Vec<Box<dyn ServerPolicy>> {
         let time_wait_len_ns = (self.tw_len * 1e9).round() as i64;
         let stated = self
             .sysctl
@@ -370,13 +370,6 @@ impl JudgeArgs {
             (Some(_), _) | (None, Rfc1337::Off) => &[false],
             (None, Rfc1337::Auto) => &[false, true],
         };
-        let oow_ratelimit_ns = self
-            .sysctl
-            .iter()
-            .rev()
-            .find(|(k, _)| k == "net.ipv4.tcp_invalid_ratelimit")
-            .and_then(|(_, v)| v.parse::<i64>().ok())
-            .map_or(crate::policy::linux::OOW_RATELIMIT_NS, |ms| ms * 1_000_000);
         rfc1337_values
             .iter()
             .map(|&rfc1337| {
@@ -406,8 +399,42 @@ impl JudgeArgs {
         keep_rejected: usize,
         keep_records: bool,
     ) -> Result<Vec<Analysis>, ExitCode> {
-        let owned: Vec<Vec<Box<dyn ServerPolicy>>> =
-            names.iter().map(|name| self.candidates(*name)).collect();
+        let given_limit_ms = self
+            .sysctl
+            .iter()
+            .rev()
+            .find(|(k, _)| k == "net.ipv4.tcp_invalid_ratelimit")
+            .and_then(|(_, v)| v.parse::<i64>().ok());
+        let limit_ms = given_limit_ms.unwrap_or(DEFAULT_RATE_LIMIT_MS);
+        let analyses = self.judge_with(names, keep_rejected, keep_records, limit_ms, None)?;
+        // The rate limit only changes which challenge ACKs are sent, and a first pass shows
+        // their spacing: when the default does not explain it, judge again with a limit that
+        // does. A capture read from standard input cannot be read twice.
+        let inferred = analyses
+            .first()
+            .and_then(|a| a.syns.rate_limit.inferred_ms())
+            .filter(|_| given_limit_ms.is_none())
+            .filter(|_| self.captures.iter().all(|p| p.as_os_str() != "-"));
+        match inferred {
+            Some(ms) => self.judge_with(names, keep_rejected, keep_records, ms, Some(ms)),
+            None => Ok(analyses),
+        }
+    }
+
+    /// One pass over the capture with the given challenge-ACK rate limit (`inferred`: it
+    /// came from an earlier pass).
+    fn judge_with(
+        &self,
+        names: &[PolicyName],
+        keep_rejected: usize,
+        keep_records: bool,
+        limit_ms: i64,
+        inferred: Option<i64>,
+    ) -> Result<Vec<Analysis>, ExitCode> {
+        let owned: Vec<Vec<Box<dyn ServerPolicy>>> = names
+            .iter()
+            .map(|name| self.candidates(*name, limit_ms.saturating_mul(1_000_000)))
+            .collect();
         let groups: Vec<Vec<&dyn ServerPolicy>> = owned
             .iter()
             .map(|group| group.iter().map(|p| p.as_ref()).collect())
@@ -426,6 +453,10 @@ impl JudgeArgs {
             client_time_wait_ns: (self.tw_len * 1e9).round() as i64,
             max_tuples: self.max_tuples,
             given_settings: self.sysctl.iter().cloned().collect(),
+            inferred_settings: inferred
+                .map(|ms| ("net.ipv4.tcp_invalid_ratelimit".to_string(), ms.to_string()))
+                .into_iter()
+                .collect(),
             threads: self
                 .threads
                 .map_or_else(|| AnalyzeOptions::default().threads, usize::from),

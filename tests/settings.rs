@@ -158,6 +158,15 @@ fn recorded_settings_are_inferred_and_the_kernel_counters_follow_either_way() {
             }
         }
     }
+    // The captures show the settings, so no SYN's reason says it rests on an assumption.
+    for name in ["rfc1337", "rfc1337-ratelimit-100", "nat-paws-reject"] {
+        let rows = common::export_json_rows(&sample(&format!("{name}.pcap")), "syns", &[]);
+        assert!(!rows.is_empty());
+        for row in rows {
+            let reason = row["reason"].as_str().unwrap_or("");
+            assert!(!reason.contains("does not show"), "{name}: {reason}");
+        }
+    }
     // Without the inferred limit, 500 ms would predict challenge ACKs the kernel suppressed
     // (and the other way round): the limit had to be inferred, not defaulted.
     let report = analyze_json(&sample("rfc1337-ratelimit-100.pcap"), &[]);
@@ -177,4 +186,51 @@ fn recorded_settings_are_inferred_and_the_kernel_counters_follow_either_way() {
         forced["server_settings"]["net.ipv4.tcp_invalid_ratelimit"]["contradicted"],
         true
     );
+}
+
+/// Were the replies not in the capture, nothing would show tcp_rfc1337: the SYNs whose verdict
+/// follows what an in-window RST did to the TIME_WAIT say that it rests on the setting.
+#[test]
+fn reasons_say_when_a_verdict_rests_on_a_setting_nothing_shows() {
+    let pcap = sample("nat-paws-reject.pcap");
+    let mut analysis = common::analysis_with_records(&pcap, pawscope::analysis::DEFAULT_PORT_RANGE);
+    let reasons = |analysis: &pawscope::analysis::Analysis| -> Vec<String> {
+        let syns = &analysis.records.as_ref().unwrap().syns;
+        syns.iter().map(|s| s.reason_text()).collect()
+    };
+    assert!(analysis.settings_evidence);
+    assert!(
+        reasons(&analysis)
+            .iter()
+            .all(|r| !r.contains("does not show"))
+    );
+    let after_rst = analysis
+        .records
+        .as_ref()
+        .unwrap()
+        .syns
+        .iter()
+        .filter(|s| s.rests_on == Some(pawscope::flow::Assumption::Rfc1337Off))
+        .count();
+    assert!(after_rst > 0, "no SYN followed an RST on a TIME_WAIT");
+    // The same analysis, had the candidates tied.
+    analysis.settings_evidence = false;
+    pawscope::analysis::mark_unsupported_assumptions(&mut analysis);
+    let noted: Vec<String> = reasons(&analysis)
+        .into_iter()
+        .filter(|r| r.contains("rests on tcp_rfc1337=0"))
+        .collect();
+    assert_eq!(noted.len(), after_rst, "{noted:?}");
+    // The export's syns table carries the same words.
+    let records = analysis.records.as_ref().unwrap();
+    let tables =
+        pawscope::table::Tables::build(&records.syns, &records.incarnations, &analysis.nat)
+            .expect("tables");
+    let column = tables.syns.column("reason").unwrap().str().unwrap();
+    let in_table = column
+        .iter()
+        .flatten()
+        .filter(|r| r.contains("which the capture does not show"))
+        .count();
+    assert_eq!(in_table, after_rst);
 }

@@ -13,7 +13,10 @@ pub use attempt_tally::AttemptTotals;
 pub use file_summary::{FileSummary, summarize_file};
 pub use findings::{Finding, Severity, findings, findings_text};
 pub use ports::{ClientPorts, DEFAULT_PORT_RANGE, PortUsage, port_occupancy};
-pub use settings::{DEFAULT_RATE_LIMIT_MS, RateLimitEvidence, Setting, Source, server_settings};
+pub use settings::{
+    DEFAULT_RATE_LIMIT_MS, RateLimitEvidence, Setting, Source, mark_unsupported_assumptions,
+    server_settings,
+};
 pub use summary::{Agreement, ReplyCounts, SynSummary, VerdictCounts};
 pub use whatif::{Comparison, Difference, PolicyOutcome, compare};
 
@@ -141,6 +144,9 @@ pub struct Analysis {
     pub settings: String,
     /// The settings were chosen among candidates by the capture's evidence.
     pub settings_inferred: bool,
+    /// The candidates' predictions differed, and the replies seen agreed with one more than
+    /// with the others: the capture shows the setting. False on a tie.
+    pub settings_evidence: bool,
     pub policy_simulated: bool,
     pub time_wait_len_ns: i64,
     pub capture: CaptureSummary,
@@ -265,6 +271,12 @@ pub fn judge_files(
             .enumerate()
             .min_by_key(|(i, (_, sink))| (sink.summary.agreement.disagreements(), *i))
             .map_or(0, |(i, _)| i);
+        let settings_evidence = results
+            .iter()
+            .map(|(_, sink)| sink.summary.agreement.disagreements())
+            .collect::<std::collections::BTreeSet<u64>>()
+            .len()
+            > 1;
         let (Some((flow, sink)), Some(policy)) = (results.into_iter().nth(best), group.get(best))
         else {
             return Err(CaptureError::new(
@@ -274,10 +286,11 @@ pub fn judge_files(
             ));
         };
         let warnings = warnings_for(&capture, &flow);
-        analyses.push(Analysis {
+        let mut analysis = Analysis {
             policy_name: policy.name(),
             settings: policy.settings(),
             settings_inferred: group.len() > 1,
+            settings_evidence,
             policy_simulated: policy.simulated(),
             time_wait_len_ns: policy.time_wait_len_ns(),
             capture: capture.clone(),
@@ -289,7 +302,9 @@ pub fn judge_files(
             given_settings: options.given_settings.clone(),
             inferred_settings: options.inferred_settings.clone(),
             warnings,
-        });
+        };
+        settings::mark_unsupported_assumptions(&mut analysis);
+        analyses.push(analysis);
     }
     Ok(analyses)
 }

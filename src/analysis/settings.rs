@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use super::Analysis;
 use crate::fastmap::FastMap;
-use crate::flow::{FoundState, ObservedReply, SynRecord, TupleKey, Verdict};
+use crate::flow::{Assumption, FoundState, ObservedReply, SynRecord, TupleKey, Verdict};
 
 /// Where a setting's value comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,6 +115,34 @@ impl RateLimitEvidence {
     }
 }
 
+/// Marks the kept SYNs whose verdict or reply rests on a setting the capture shows nothing
+/// of (neither stated nor inferred): their reasons say so.
+pub fn mark_unsupported_assumptions(analysis: &mut Analysis) {
+    let given = &analysis.given_settings;
+    // A single candidate was the user's choice (--rfc1337 0|1 or --sysctl).
+    let rfc1337_shown = given.contains_key("net.ipv4.tcp_rfc1337")
+        || !analysis.settings_inferred
+        || analysis.settings_evidence;
+    let rate_limit_shown = given.contains_key("net.ipv4.tcp_invalid_ratelimit")
+        || analysis
+            .inferred_settings
+            .contains_key("net.ipv4.tcp_invalid_ratelimit")
+        || analysis.syns.rate_limit.pairs > 0;
+    let unsupported = |assumption: Assumption| match assumption {
+        Assumption::Rfc1337Off | Assumption::Rfc1337On => !rfc1337_shown,
+        Assumption::RateLimit => !rate_limit_shown,
+    };
+    let kept = analysis.syns.rejected.iter_mut().chain(
+        analysis
+            .records
+            .iter_mut()
+            .flat_map(|records| records.syns.iter_mut()),
+    );
+    for syn in kept {
+        syn.assumption_unsupported = syn.rests_on.is_some_and(unsupported);
+    }
+}
+
 /// Settings as JSON-ready facts: `given` are the user's `--sysctl` values.
 pub fn server_settings(analysis: &Analysis) -> BTreeMap<&'static str, Setting> {
     let given = &analysis.given_settings;
@@ -145,7 +173,7 @@ pub fn server_settings(analysis: &Analysis) -> BTreeMap<&'static str, Setting> {
                 ),
                 contradicted: a.disagreements() > 0,
             },
-            None if analysis.settings_inferred && v.paws_reject + v.seq_reject > 0 => Setting {
+            None if analysis.settings_inferred && analysis.settings_evidence => Setting {
                 value: rfc1337.into(),
                 source: Source::Inferred,
                 evidence,
@@ -154,7 +182,14 @@ pub fn server_settings(analysis: &Analysis) -> BTreeMap<&'static str, Setting> {
             None => Setting {
                 value: rfc1337.into(),
                 source: Source::Default,
-                evidence: "no SYN met a TIME_WAIT socket: nothing shows the setting".into(),
+                evidence: if v.paws_reject + v.seq_reject == 0 {
+                    "no SYN met a TIME_WAIT socket: nothing shows the setting".into()
+                } else {
+                    format!(
+                        "judged both ways, the replies seen agree equally ({} disagreement(s)): nothing shows the setting",
+                        a.disagreements()
+                    )
+                },
                 contradicted: false,
             },
         },

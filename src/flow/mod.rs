@@ -13,7 +13,7 @@ pub use incarnation::{
     CloseKind, Closer, IncarnationRecord, SideTraffic, TimeWaitEnd, TimeWaitHolder,
 };
 pub use stats::{FlowStats, KernelCounters, TimeWaitStats};
-pub use syn::{FoundState, ObservedReply, RecordSink, Reuse, SynRecord, Verdict};
+pub use syn::{Assumption, FoundState, ObservedReply, RecordSink, Reuse, SynRecord, Verdict};
 pub use tracker::Tracker;
 pub use tuple::{Direction, TupleKey};
 

@@ -128,6 +128,61 @@ pub struct SynRecord {
     /// The verdict still depends on whether the port has a listener, which a later SYN-ACK
     /// on another tuple may show.
     pub(crate) listener_pending: bool,
+    /// The server setting the verdict or predicted reply rests on, when the other value
+    /// would have changed it: an in-window RST that did (or did not) end the TIME_WAIT
+    /// before this SYN, or a challenge ACK the rate limit allowed or suppressed.
+    pub rests_on: Option<Assumption>,
+    /// Set once the analysis knows the capture shows nothing of that setting: the reason
+    /// then says the verdict rests on an assumption.
+    pub assumption_unsupported: bool,
+}
+
+/// A server setting a SYN's verdict rests on, with the value assumed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Assumption {
+    /// tcp_rfc1337=0: an in-window RST ended the TIME_WAIT.
+    Rfc1337Off,
+    /// tcp_rfc1337=1: the TIME_WAIT outlived an in-window RST.
+    Rfc1337On,
+    /// tcp_invalid_ratelimit: the challenge ACK was sent or suppressed by the rate limit.
+    RateLimit,
+}
+
+impl Assumption {
+    /// The `--sysctl` name of the setting.
+    pub fn setting(self) -> &'static str {
+        match self {
+            Assumption::Rfc1337Off | Assumption::Rfc1337On => "net.ipv4.tcp_rfc1337",
+            Assumption::RateLimit => "net.ipv4.tcp_invalid_ratelimit",
+        }
+    }
+
+    /// What a reason adds when the capture shows nothing of the setting.
+    pub fn note(self) -> &'static str {
+        match self {
+            Assumption::Rfc1337Off => {
+                "; rests on tcp_rfc1337=0 (an in-window RST ended the TIME_WAIT), which the capture does not show"
+            }
+            Assumption::Rfc1337On => {
+                "; rests on tcp_rfc1337=1 (the TIME_WAIT outlived an in-window RST), which the capture does not show"
+            }
+            Assumption::RateLimit => {
+                "; rests on the challenge-ACK rate limit (tcp_invalid_ratelimit), which the capture does not show"
+            }
+        }
+    }
+}
+
+impl SynRecord {
+    /// The verdict's reason, saying so when it rests on a setting the capture does not show.
+    pub fn reason_text(&self) -> String {
+        match self.rests_on {
+            Some(assumption) if self.assumption_unsupported => {
+                format!("{}{}", self.reason, assumption.note())
+            }
+            _ => self.reason.to_string(),
+        }
+    }
 }
 
 /// Where finished records go: a summary, a table builder, a test's vector.

@@ -417,3 +417,62 @@ fn handshake_answered_but_never_completed_is_a_failed_incarnation() {
     assert_eq!(all.incarnations[0].handshake_ns, None);
     assert_eq!(all.incarnations[0].close_kind, CloseKind::None);
 }
+
+#[test]
+fn verdicts_name_the_setting_they_rest_on() {
+    let mut conversation = server_closes_first(0);
+    conversation.extend([
+        c(SEC, S, 90_000, 0, 0, Some(500)),
+        s(SEC + MS, A, 5022, 112, 0, Some(10)),
+        c(SEC + 2 * MS, R, 112, 0, 0, None),
+        c(SEC + 5 * MS, S, 90_000, 0, 0, Some(505)),
+    ]);
+    // tcp_rfc1337=0: the RST ended the TIME_WAIT, so the retransmission meets the listener.
+    let (_, syns) = run(&conversation);
+    assert_eq!(syns[0].rests_on, None);
+    assert_eq!(
+        syns[1].rests_on, None,
+        "the first challenge ACK is not rate limited"
+    );
+    assert_eq!(syns[2].rests_on, Some(Assumption::Rfc1337Off));
+    assert!(!syns[2].assumption_unsupported);
+    assert_eq!(syns[2].reason_text(), syns[2].reason);
+    // tcp_rfc1337=1: the TIME_WAIT outlived the RST; the retransmission is judged against it,
+    // 4 ms after the first challenge ACK: the rate limit suppresses the second.
+    let policy = LinuxPolicy {
+        rfc1337: true,
+        ..LinuxPolicy::default()
+    };
+    let mut tracker = Tracker::new(&policy, None, Vec::new());
+    for segment in &conversation {
+        tracker.on_segment(segment);
+    }
+    let (_, mut syns) = tracker.finish();
+    syns.sort_by_key(|syn| syn.ts_ns);
+    assert_eq!(syns[2].verdict, Verdict::PawsReject);
+    assert_eq!(syns[2].rests_on, Some(Assumption::Rfc1337On));
+    // Once the analysis finds nothing in the capture that shows the setting, the reason
+    // says what it rests on.
+    syns[2].assumption_unsupported = true;
+    let reason = syns[2].reason_text();
+    assert!(reason.starts_with(syns[2].reason), "{reason}");
+    assert!(reason.ends_with("rests on tcp_rfc1337=1 (the TIME_WAIT outlived an in-window RST), which the capture does not show"), "{reason}");
+}
+
+#[test]
+fn a_challenge_ack_suppressed_or_sent_after_another_rests_on_the_rate_limit() {
+    let mut conversation = server_closes_first(0);
+    conversation.extend([
+        c(SEC, S, 90, 0, 0, Some(1)),
+        c(SEC + 400 * MS, S, 91, 0, 0, Some(2)),
+        c(SEC + 900 * MS, S, 92, 0, 0, Some(3)),
+    ]);
+    let (_, syns) = run(&conversation);
+    assert_eq!(syns[1].rests_on, None);
+    assert_eq!(syns[1].predicted_reply, ObservedReply::ChallengeAck);
+    // Suppressed 400 ms after the first ACK, sent 900 ms after it: both the limit's doing.
+    assert_eq!(syns[2].predicted_reply, ObservedReply::None);
+    assert_eq!(syns[2].rests_on, Some(Assumption::RateLimit));
+    assert_eq!(syns[3].predicted_reply, ObservedReply::ChallengeAck);
+    assert_eq!(syns[3].rests_on, Some(Assumption::RateLimit));
+}

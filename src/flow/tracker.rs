@@ -8,13 +8,13 @@ use super::incarnation::{
     CloseKind, Closer, IncarnationRecord, SideTraffic, TimeWaitEnd, TimeWaitHolder,
 };
 use super::stats::FlowStats;
-use super::syn::{FoundState, ObservedReply, RecordSink, Reuse, SynRecord, Verdict};
+use super::syn::{Assumption, FoundState, ObservedReply, RecordSink, Reuse, SynRecord, Verdict};
 use super::tuple::{Direction, TupleKey, unordered_pair};
 use super::tuple_table::TupleTable;
 use crate::fastmap::{FastMap, FastSet};
 use crate::packet::Segment;
 use crate::policy::{
-    ListenerJudgement, PeerMemory, ServerPolicy, TimeWait, TwJudgement, TwNext, TwReply,
+    ListenerJudgement, PeerMemory, ServerPolicy, TimeWait, TwJudgement, TwNext, TwReason, TwReply,
 };
 
 /// The server's socket for one tuple.
@@ -45,6 +45,9 @@ struct Tuple {
     /// The latest incarnation, until the next one begins (its gap is known then).
     incarnation: Option<Box<IncarnationRecord>>,
     incarnations_started: u32,
+    /// What an in-window RST did to the tuple's TIME_WAIT since the last SYN: the next
+    /// SYN's verdict rests on tcp_rfc1337.
+    rst_decided: Option<Assumption>,
     saw_syn: bool,
     /// Capture time of the latest segment on the tuple.
     last_seen_ns: i64,
@@ -72,6 +75,7 @@ impl Tuple {
             open_syn: None,
             incarnation: None,
             incarnations_started: 0,
+            rst_decided: None,
             saw_syn: false,
             last_seen_ns: now_ns,
         }
@@ -376,6 +380,13 @@ impl<S: RecordSink> Context<'_, S> {
         match tuple.state {
             ServerState::TimeWait(tw) => {
                 let judgement = self.policy.on_time_wait_segment(&tw, seg);
+                match judgement.reason {
+                    TwReason::InWindowRst => tuple.rst_decided = Some(Assumption::Rfc1337Off),
+                    TwReason::InWindowRstIgnored => {
+                        tuple.rst_decided = Some(Assumption::Rfc1337On);
+                    }
+                    _ => {}
+                }
                 self.apply_time_wait(tuple, &judgement, seg.ts_ns);
             }
             ServerState::Handshake(handshake) => {
@@ -596,6 +607,8 @@ impl<S: RecordSink> Context<'_, S> {
             established_ns: None,
             reuse,
             listener_pending: false,
+            rests_on: tuple.rst_decided.take(),
+            assumption_unsupported: false,
         };
 
         match tuple.state {
@@ -620,6 +633,12 @@ impl<S: RecordSink> Context<'_, S> {
                     TwReply::ToListener => ObservedReply::SynAck,
                     TwReply::Nothing | TwReply::RateLimited => ObservedReply::None,
                 };
+                // A challenge ACK soon after another one: the rate limit decided the reply.
+                let limited = judgement.reply == TwReply::RateLimited
+                    || (judgement.reply == TwReply::Ack && tw.last_oow_ack_ns.is_some());
+                if limited && record.rests_on.is_none() {
+                    record.rests_on = Some(Assumption::RateLimit);
+                }
                 self.apply_time_wait(tuple, &judgement, now);
                 if let TwNext::Reopened { .. } = judgement.next {
                     tuple.state = ServerState::Handshake(Handshake::new(seg));

@@ -170,6 +170,8 @@ mod tests {
             established_ns: None,
             reuse: None,
             listener_pending: false,
+            rests_on: None,
+            assumption_unsupported: false,
         }
     }
 

@@ -164,7 +164,7 @@ pub fn syns_frame(syns: &[SynRecord], attempts: &[u64]) -> PolarsResult<DataFram
         col("tw_rcv_nxt", &rows, |r| tw(r).map(|(_, rcv, _)| rcv)),
         col("tw_age_ms", &rows, |r| ms(tw(r).map(|(_, _, age)| age))),
         col("verdict", &rows, |(r, _)| r.verdict.key()),
-        col("reason", &rows, |(r, _)| r.reason),
+        col("reason", &rows, |(r, _)| r.reason_text()),
         col("predicted_reply", &rows, |(r, _)| r.predicted_reply.key()),
         col("reply", &rows, |(r, _)| r.reply.key()),
         col("reply_delay_ms", &rows, |(r, _)| ms(r.reply_delay_ns)),

@@ -234,3 +234,28 @@ fn reasons_say_when_a_verdict_rests_on_a_setting_nothing_shows() {
         .count();
     assert_eq!(in_table, after_rst);
 }
+
+/// A capture with no evidence of a setting reports the default, and says nothing shows it.
+#[test]
+fn settings_without_evidence_are_defaults_and_say_so() {
+    // The clients close first: the server holds no TIME_WAIT, so no SYN meets one.
+    let report = analyze_json(&sample("client-closes-first.pcap"), &[]);
+    let settings = &report["server_settings"];
+    let rfc1337 = &settings["net.ipv4.tcp_rfc1337"];
+    assert_eq!(rfc1337["value"], "0");
+    assert_eq!(rfc1337["source"], "default");
+    assert!(
+        rfc1337["evidence"]
+            .as_str()
+            .unwrap()
+            .contains("nothing shows the setting"),
+        "{rfc1337}"
+    );
+    let limit = &settings["net.ipv4.tcp_invalid_ratelimit"];
+    assert_eq!(limit["value"], "500");
+    assert_eq!(limit["source"], "default");
+    assert_eq!(settings["nat_port_reuse"]["source"], "default");
+    // The SYN-ACKs still show the server's timestamps.
+    assert_eq!(settings["net.ipv4.tcp_timestamps"]["source"], "inferred");
+    assert_eq!(settings["net.ipv4.tcp_timestamps"]["value"], "1");
+}

@@ -476,3 +476,20 @@ fn a_challenge_ack_suppressed_or_sent_after_another_rests_on_the_rate_limit() {
     assert_eq!(syns[3].predicted_reply, ObservedReply::ChallengeAck);
     assert_eq!(syns[3].rests_on, Some(Assumption::RateLimit));
 }
+
+#[test]
+fn syn_acks_show_whether_the_server_sends_timestamps() {
+    // Timestamps on: the SYN-ACK to a SYN with a TSval carries one.
+    let (stats, _) = run(&server_closes_first(0));
+    assert_eq!((stats.synacks_to_ts_syns, stats.synacks_with_ts), (1, 1));
+    // net.ipv4.tcp_timestamps=0 at the server: the SYN-ACK has none.
+    let (stats, _) = run(&[
+        c(0, S, 100, 0, 0, Some(1000)),
+        s(MS, S | A, 5000, 101, 0, None),
+        c(2 * MS, A, 101, 5001, 0, None),
+    ]);
+    assert_eq!((stats.synacks_to_ts_syns, stats.synacks_with_ts), (1, 0));
+    // A SYN without timestamps shows nothing about the server's setting.
+    let (stats, _) = run(&[c(0, S, 100, 0, 0, None), s(MS, S | A, 5000, 101, 0, None)]);
+    assert_eq!((stats.synacks_to_ts_syns, stats.synacks_with_ts), (0, 0));
+}

@@ -259,3 +259,41 @@ fn settings_without_evidence_are_defaults_and_say_so() {
     assert_eq!(settings["net.ipv4.tcp_timestamps"]["source"], "inferred");
     assert_eq!(settings["net.ipv4.tcp_timestamps"]["value"], "1");
 }
+
+/// TIME_WAIT length and PAWS staleness are options only: stated, they are reported as given
+/// and judged with.
+#[test]
+fn kernel_constants_given_as_options_are_reported_and_used() {
+    let pcap = sample("nat-paws-reject.pcap");
+    let default = analyze_json(&pcap, &[]);
+    assert_eq!(
+        default["server_settings"]["paws_stale_secs"]["value"],
+        "2147"
+    );
+    assert_eq!(
+        default["server_settings"]["paws_stale_secs"]["source"],
+        "default"
+    );
+    assert_eq!(
+        default["server_settings"]["time_wait_len_secs"]["source"],
+        "default"
+    );
+    // A ts_recent trusted for only a millisecond: PAWS never compares, so no SYN fails it,
+    // and the replies seen contradict that.
+    let stale = analyze_json(&pcap, &["--paws-stale", "0.001", "--tw-len", "60"]);
+    let settings = &stale["server_settings"];
+    assert_eq!(settings["paws_stale_secs"]["value"], "0.001");
+    assert_eq!(settings["paws_stale_secs"]["source"], "given");
+    assert_eq!(settings["time_wait_len_secs"]["source"], "default");
+    assert_eq!(stale["kernel_counters"]["PAWSTimewait"], 0);
+    assert!(default["kernel_counters"]["PAWSTimewait"].as_u64().unwrap() > 0);
+    let given_tw = analyze_json(&pcap, &["--tw-len", "30"]);
+    assert_eq!(
+        given_tw["server_settings"]["time_wait_len_secs"]["value"],
+        "30"
+    );
+    assert_eq!(
+        given_tw["server_settings"]["time_wait_len_secs"]["source"],
+        "given"
+    );
+}

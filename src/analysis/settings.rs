@@ -230,6 +230,24 @@ pub fn server_settings(analysis: &Analysis) -> BTreeMap<&'static str, Setting> {
         },
     );
     out.insert(
+        "paws_stale_secs",
+        match given.get("paws_stale_secs") {
+            Some(value) => Setting {
+                value: value.clone(),
+                source: Source::Given,
+                evidence: "stated with --paws-stale".into(),
+                contradicted: false,
+            },
+            None => Setting {
+                value: (crate::policy::linux::PAWS_WRAP_NS / 1_000_000_000).to_string(),
+                source: Source::Default,
+                evidence: "TCP_PAWS_WRAP is compiled into Linux (24 days before 4.x; --paws-stale)"
+                    .into(),
+                contradicted: false,
+            },
+        },
+    );
+    out.insert(
         "net.ipv4.tcp_invalid_ratelimit",
         Setting {
             value: limit_ms.to_string(),

@@ -2,6 +2,7 @@
 
 mod progress;
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -291,6 +292,10 @@ struct JudgeArgs {
     /// TIME_WAIT length in seconds (TCP_TIMEWAIT_LEN, 2MSL on Linux).
     #[arg(long, value_name = "SECS", default_value_t = 60.0, value_parser = parse_positive_secs)]
     tw_len: f64,
+    /// How old the TSval a TIME_WAIT remembers may get before PAWS stops comparing with it,
+    /// in seconds (TCP_PAWS_WRAP: 2147 on Linux; kernels before 4.x used 24 days, 2073600).
+    #[arg(long, value_name = "SECS", default_value_t = PAWS_WRAP_SECS, value_parser = parse_paws_stale_secs)]
+    paws_stale: f64,
     /// The server's net.ipv4.tcp_rfc1337 (1: RSTs do not end TIME_WAIT). `auto` judges with
     /// both and keeps the one the server's observed replies agree with.
     #[arg(long, value_name = "auto|0|1", default_value = "auto", default_missing_value = "1", num_args = 0..=1)]
@@ -377,6 +382,7 @@ impl JudgeArgs {
                     time_wait_len_ns,
                     rfc1337,
                     oow_ratelimit_ns,
+                    paws_wrap_ns: (self.paws_stale * 1e9).round() as i64,
                     ..LinuxPolicy::default()
                 };
                 let policy: Box<dyn ServerPolicy> = match name {
@@ -421,6 +427,19 @@ impl JudgeArgs {
         }
     }
 
+    /// The settings the user stated: `--sysctl` values, and the kernel constants given as
+    /// options when they differ from Linux's.
+    fn given_settings(&self) -> BTreeMap<String, String> {
+        let mut given: BTreeMap<String, String> = self.sysctl.iter().cloned().collect();
+        if self.tw_len != 60.0 {
+            given.insert("time_wait_len_secs".into(), self.tw_len.to_string());
+        }
+        if self.paws_stale != PAWS_WRAP_SECS {
+            given.insert("paws_stale_secs".into(), self.paws_stale.to_string());
+        }
+        given
+    }
+
     /// One pass over the capture with the given challenge-ACK rate limit (`inferred`: it
     /// came from an earlier pass).
     fn judge_with(
@@ -452,7 +471,7 @@ impl JudgeArgs {
             port_range: self.port_range,
             client_time_wait_ns: (self.tw_len * 1e9).round() as i64,
             max_tuples: self.max_tuples,
-            given_settings: self.sysctl.iter().cloned().collect(),
+            given_settings: self.given_settings(),
             inferred_settings: inferred
                 .map(|ms| ("net.ipv4.tcp_invalid_ratelimit".to_string(), ms.to_string()))
                 .into_iter()
@@ -491,6 +510,16 @@ impl JudgeArgs {
     ) -> Result<Analysis, ExitCode> {
         let mut analyses = self.judge(&[name], keep_rejected, keep_records)?;
         analyses.pop().ok_or(ExitCode::FAILURE)
+    }
+}
+
+/// TCP_PAWS_WRAP in seconds.
+const PAWS_WRAP_SECS: f64 = (crate::policy::linux::PAWS_WRAP_NS / 1_000_000_000) as f64;
+
+fn parse_paws_stale_secs(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 && v < 1e9 => Ok(v),
+        _ => Err(format!("`{s}` is not a positive number of seconds")),
     }
 }
 

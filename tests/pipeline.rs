@@ -7,10 +7,8 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{analyze_json, pawscope, read_json};
-use pawscope::analysis::{Analysis, AnalyzeOptions, DEFAULT_PORT_RANGE, analyze_files};
-use pawscope::policy::ServerPolicy;
-use pawscope::policy::linux::LinuxPolicy;
+use common::{analysis_with_threads, analyze_json, pawscope, read_json};
+use pawscope::analysis::{Analysis, DEFAULT_PORT_RANGE};
 use pawscope::table::{TABLE_NAMES, Tables};
 
 fn scratch(test: &str) -> PathBuf {
@@ -56,21 +54,7 @@ fn simulated_capture(dir: &Path) -> (PathBuf, serde_json::Value) {
 }
 
 fn analysis(pcap: &Path, threads: usize) -> Analysis {
-    let candidates = [
-        LinuxPolicy::default(),
-        LinuxPolicy {
-            rfc1337: true,
-            ..LinuxPolicy::default()
-        },
-    ];
-    let options = AnalyzeOptions {
-        candidates: candidates.iter().map(|p| p as &dyn ServerPolicy).collect(),
-        keep_records: true,
-        port_range: DEFAULT_PORT_RANGE,
-        threads,
-        ..AnalyzeOptions::default()
-    };
-    analyze_files(&[pcap.to_path_buf()], &options).expect("analysis")
+    analysis_with_threads(pcap, DEFAULT_PORT_RANGE, threads)
 }
 
 fn tables(analysis: &Analysis) -> Tables {

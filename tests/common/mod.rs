@@ -207,6 +207,11 @@ pub fn export_json_rows(capture: &Path, table: &str, extra: &[&str]) -> Vec<Valu
 /// The library analysis the CLI's default settings give (`--rfc1337 auto`: judged both ways,
 /// the replies decide), with every record kept, for the given client port range.
 pub fn analysis_with_records(pcap: &Path, port_range: (u16, u16)) -> Analysis {
+    analysis_with_threads(pcap, port_range, AnalyzeOptions::default().threads)
+}
+
+/// As [`analysis_with_records`], tracking on `threads` threads (1: in the reading thread).
+pub fn analysis_with_threads(pcap: &Path, port_range: (u16, u16), threads: usize) -> Analysis {
     let policies = [
         LinuxPolicy::default(),
         LinuxPolicy {
@@ -222,6 +227,7 @@ pub fn analysis_with_records(pcap: &Path, port_range: (u16, u16)) -> Analysis {
         keep_records: true,
         port_range,
         client_time_wait_ns: 60_000_000_000,
+        threads,
         ..AnalyzeOptions::default()
     };
     analyze_files(&[pcap.to_path_buf()], &options).expect("analysis")

@@ -3,13 +3,14 @@
 //! so the (capture time, TSval) points of one address fall on parallel lines, one per host.
 //! Clustering the points into lines counts the hosts a NAT hides.
 
+use super::clock_index::ClockIndex;
 use crate::seq::ts_diff;
 
 const NS_PER_SEC: f64 = 1e9;
 /// Rates a clock is tried at before it has been seen long enough to be measured.
-const CANDIDATE_RATES_HZ: [f64; 5] = [1000.0, 250.0, 100.0, 300.0, 1_000_000.0];
+pub(super) const CANDIDATE_RATES_HZ: [f64; 5] = [1000.0, 250.0, 100.0, 300.0, 1_000_000.0];
 /// Common rates a measured rate is snapped to when within 2 %.
-const STANDARD_RATES_HZ: [f64; 6] = [1000.0, 250.0, 100.0, 300.0, 1200.0, 1_000_000.0];
+pub(super) const STANDARD_RATES_HZ: [f64; 6] = [1000.0, 250.0, 100.0, 300.0, 1200.0, 1_000_000.0];
 /// A clock's rate is measured once it spans this long.
 const MIN_FIT_SPAN_NS: i64 = 500_000_000;
 /// Ticks of slack for capture jitter, plus this fraction of the elapsed ticks for drift and
@@ -95,11 +96,16 @@ impl Clock {
             .iter()
             .map(|rate| {
                 let expected = rate * dt_secs;
-                let tolerance = SLACK_TICKS + DRIFT_FRACTION * expected.abs();
-                (ticks - expected).abs() / tolerance
+                (ticks - expected).abs() / Self::tolerance(expected)
             })
             .filter(|d| *d <= 1.0)
             .min_by(f64::total_cmp)
+    }
+
+    /// How far off its line a point may be after `expected_ticks` of the clock: capture
+    /// jitter, plus drift and rate error growing with the time elapsed.
+    pub(super) fn tolerance(expected_ticks: f64) -> f64 {
+        SLACK_TICKS + DRIFT_FRACTION * expected_ticks.abs()
     }
 
     fn add(&mut self, ts_ns: i64, tsval: u32, syn_isn: Option<u32>) {
@@ -172,7 +178,16 @@ pub struct AddressClocks {
     pub syn_decreases: u64,
     /// The previous point: (time, port, tsval, clock id).
     last: Option<(i64, u16, u32, u32)>,
+    /// Which clocks a point may lie on, for addresses with many clocks.
+    index: Option<ClockIndex>,
+    /// Points measured against a clock: what the index saves (tested, so that a capture
+    /// with a clock per connection stays linear).
+    distances_measured: u64,
 }
+
+/// Up to this many clocks, a point is measured against each; beyond, the index picks the
+/// few it could lie on. Both find the same clock.
+const SCAN_CLOCKS: usize = 32;
 
 impl AddressClocks {
     /// Adds one segment's point (`syn_isn`: the ISN when it is a SYN); returns the clock it
@@ -185,6 +200,20 @@ impl AddressClocks {
         syn_isn: Option<u32>,
         window_ns: i64,
     ) -> (Option<u32>, Option<TsDecrease>) {
+        self.add_scanning_up_to(ts_ns, port, tsval, syn_isn, window_ns, SCAN_CLOCKS)
+    }
+
+    /// [`AddressClocks::add`], measuring the point against every clock while there are at
+    /// most `scan_clocks` of them and asking the index beyond.
+    fn add_scanning_up_to(
+        &mut self,
+        ts_ns: i64,
+        port: u16,
+        tsval: Option<u32>,
+        syn_isn: Option<u32>,
+        window_ns: i64,
+        scan_clocks: usize,
+    ) -> (Option<u32>, Option<TsDecrease>) {
         let syn = syn_isn.is_some();
         self.syns += u64::from(syn);
         let Some(tsval) = tsval else {
@@ -192,23 +221,45 @@ impl AddressClocks {
             return (None, None);
         };
         self.segments_with_ts += 1;
-        let nearest = self
-            .clocks
-            .iter()
-            .enumerate()
-            .filter_map(|(i, clock)| clock.distance(ts_ns, tsval).map(|d| (d, i)))
-            .min_by(|a, b| a.0.total_cmp(&b.0));
-        let clock = match nearest {
+        let index = self
+            .index
+            .get_or_insert_with(|| ClockIndex::new(ts_ns, window_ns));
+        index.maintain(ts_ns, &self.clocks);
+        let index = &*index;
+        // A clock that never ran long enough to be measured is not followed past the window:
+        // where its line would lead is guesswork.
+        let mut measured = 0u64;
+        let mut nearest_of = |ids: &mut dyn Iterator<Item = usize>| {
+            ids.filter(|&i| !index.ended(&self.clocks[i], ts_ns))
+                .filter_map(|i| {
+                    measured += 1;
+                    self.clocks[i].distance(ts_ns, tsval).map(|d| (d, i))
+                })
+                .min_by(|a, b| a.0.total_cmp(&b.0))
+        };
+        let nearest = if self.clocks.len() <= scan_clocks {
+            nearest_of(&mut (0..self.clocks.len()))
+        } else {
+            let mut candidates = Vec::new();
+            index.candidates(ts_ns, tsval, &mut candidates);
+            nearest_of(&mut candidates.iter().map(|&id| id as usize - 1))
+        };
+        self.distances_measured += measured;
+        let i = match nearest {
             Some((_, i)) => {
                 self.clocks[i].add(ts_ns, tsval, syn_isn);
-                self.clocks[i].id
+                i
             }
             None => {
                 let id = self.clocks.len() as u32 + 1;
                 self.clocks.push(Clock::new(id, ts_ns, tsval, syn_isn));
-                id
+                self.clocks.len() - 1
             }
         };
+        let clock = self.clocks[i].id;
+        if let Some(index) = self.index.as_mut() {
+            index.file(&self.clocks[i]);
+        }
         let decrease = match self.last {
             Some((previous_ns, previous_port, previous_tsval, previous_clock))
                 if ts_diff(tsval, previous_tsval) < 0 && ts_ns - previous_ns < window_ns =>
@@ -348,6 +399,93 @@ mod tests {
         );
         assert_eq!(clocks.model(), ClockModel::PerHost);
         assert_eq!(clocks.hosts_lower_bound(), 3);
+    }
+
+    /// Per-connection clocks (a random offset each, 20 connections a second for 200 s), hosts
+    /// with one clock each that fall quiet for longer than the window and come back, and a
+    /// host at a rate with no slot: the index picks exactly the clocks a scan of every clock
+    /// picks.
+    #[test]
+    fn the_index_finds_the_clock_a_scan_of_every_clock_finds() {
+        let mut rng = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        let mut points: Vec<(i64, u16, u32, Option<u32>)> = Vec::new();
+        for conn in 0..4000i64 {
+            let t = conn * 50 * MS;
+            let offset = next() as u32;
+            let port = 40000 + (conn % 20000) as u16;
+            for k in 0..4i64 {
+                let tsval = offset.wrapping_add(k as u32);
+                points.push((t + k * MS, port, tsval, (k == 0).then_some(conn as u32)));
+            }
+        }
+        // Hosts at 1000, 250 and 600 Hz (600 matches no standard rate), busy for 10 s, quiet
+        // for 90 s, busy again.
+        for (h, rate) in [(0u32, 1000.0), (1, 250.0), (2, 600.0)] {
+            let offset = next() as u32;
+            for burst in [0i64, 100] {
+                for k in 0..200i64 {
+                    let t = (burst * 1000 + k * 50) * MS + i64::from(h);
+                    let tsval = offset.wrapping_add((rate * t as f64 / 1e9) as u32);
+                    points.push((
+                        t,
+                        30000 + h as u16,
+                        tsval,
+                        (k % 20 == 0).then_some(k as u32),
+                    ));
+                }
+            }
+        }
+        points.sort_by_key(|p| p.0);
+        let (mut scan, mut indexed) = (AddressClocks::default(), AddressClocks::default());
+        for &(t, port, tsval, syn) in &points {
+            let a = scan.add_scanning_up_to(t, port, Some(tsval), syn, WINDOW, usize::MAX);
+            let b = indexed.add_scanning_up_to(t, port, Some(tsval), syn, WINDOW, 0);
+            assert_eq!(a, b, "point at {t} ns");
+        }
+        assert_eq!(scan.clocks, indexed.clocks);
+        assert!(
+            indexed.clocks.len() >= 4000,
+            "{} clocks",
+            indexed.clocks.len()
+        );
+        // The hosts kept their clocks across the quiet: each took all 400 points.
+        for rate in [1000.0, 250.0] {
+            assert!(
+                indexed
+                    .clocks
+                    .iter()
+                    .any(|c| c.segments == 400 && c.rate_hz == Some(rate)),
+                "{rate} Hz host"
+            );
+        }
+        assert!(indexed.distances_measured * 50 < scan.distances_measured);
+    }
+
+    /// The reproducer of a blow-up found by fuzzing: 16 000 SYNs a millisecond apart from one
+    /// address, each with an unrelated TSval (each its own clock), once cost a distance per
+    /// clock per SYN. The index keeps it to a few per SYN.
+    #[test]
+    fn sixteen_thousand_unrelated_syns_are_not_quadratic() {
+        let mut clocks = AddressClocks::default();
+        let mut tsval = 12_345u32;
+        for i in 0..16_000i64 {
+            tsval = tsval.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            clocks.add(i * MS, 40000, Some(tsval), Some(i as u32), WINDOW);
+        }
+        // Most are clocks of their own; a few land on another's line by chance (at the
+        // 1 MHz candidate rate the tolerance grows 2 000 ticks a second).
+        assert!(clocks.clocks.len() > 15_000, "{}", clocks.clocks.len());
+        assert!(
+            clocks.distances_measured < 16_000 * 8,
+            "{} distances measured",
+            clocks.distances_measured
+        );
     }
 
     #[test]

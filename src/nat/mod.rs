@@ -2,6 +2,7 @@
 //! bound on the hosts a NAT hides, and the TSval decreases a per-address PAWS check would
 //! punish.
 
+mod clock_index;
 mod clocks;
 
 pub use clocks::{AddressClocks, Clock, ClockModel, TsDecrease};

@@ -271,12 +271,13 @@ pub fn judge_files(
             .enumerate()
             .min_by_key(|(i, (_, sink))| (sink.summary.agreement.disagreements(), *i))
             .map_or(0, |(i, _)| i);
-        let settings_evidence = results
-            .iter()
-            .map(|(_, sink)| sink.summary.agreement.disagreements())
-            .collect::<std::collections::BTreeSet<u64>>()
-            .len()
-            > 1;
+        let disagreements =
+            |(_, sink): &(FlowStats, AnalysisSink)| sink.summary.agreement.disagreements();
+        let settings_evidence = results.first().is_some_and(|first| {
+            results
+                .iter()
+                .any(|r| disagreements(r) != disagreements(first))
+        });
         let (Some((flow, sink)), Some(policy)) = (results.into_iter().nth(best), group.get(best))
         else {
             return Err(CaptureError::new(

@@ -123,15 +123,11 @@ impl PortUsage {
     /// closing first.
     pub fn record(&mut self, incarnation: &IncarnationRecord, client_time_wait_ns: i64) {
         let key = self.key(incarnation.tuple.client.ip(), incarnation.tuple.server);
-        let client_time_wait = incarnation.time_wait_holder == TimeWaitHolder::Client;
         let tally = &mut self.keys[key as usize].1;
-        tally.client_time_waits += u64::from(client_time_wait);
+        tally.client_time_waits +=
+            u64::from(incarnation.time_wait_holder == TimeWaitHolder::Client);
         tally.ts_negotiated += u64::from(incarnation.ts_negotiated);
-        let released_ns = match (client_time_wait, incarnation.time_wait_start_ns) {
-            (true, Some(start)) => Some(start.saturating_add(client_time_wait_ns)),
-            _ => incarnation.end_ns,
-        };
-        if let Some(released) = released_ns {
+        if let Some(released) = released_ns(incarnation, client_time_wait_ns) {
             self.push(released, -1, key);
         }
     }
@@ -205,6 +201,15 @@ impl PortUsage {
     }
 }
 
+/// When the connection's client port is free again: after the client's TIME_WAIT when the
+/// client closed first, at the end otherwise; `None` while still open.
+fn released_ns(incarnation: &IncarnationRecord, client_time_wait_ns: i64) -> Option<i64> {
+    match (incarnation.time_wait_holder, incarnation.time_wait_start_ns) {
+        (TimeWaitHolder::Client, Some(start)) => Some(start.saturating_add(client_time_wait_ns)),
+        _ => incarnation.end_ns,
+    }
+}
+
 fn range_size(port_range: (u16, u16)) -> u32 {
     u32::from(port_range.1.saturating_sub(port_range.0)) + 1
 }
@@ -223,12 +228,7 @@ pub fn port_occupancy(
         .filter(|i| i.tuple.client.ip() == client && i.tuple.server == server)
     {
         events.push((incarnation.syn_ns, 1));
-        let client_time_wait = incarnation.time_wait_holder == TimeWaitHolder::Client;
-        let released_ns = match (client_time_wait, incarnation.time_wait_start_ns) {
-            (true, Some(start)) => Some(start.saturating_add(client_time_wait_ns)),
-            _ => incarnation.end_ns,
-        };
-        if let Some(released) = released_ns {
+        if let Some(released) = released_ns(incarnation, client_time_wait_ns) {
             events.push((released, -1));
         }
     }

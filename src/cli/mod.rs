@@ -517,15 +517,16 @@ impl JudgeArgs {
 const PAWS_WRAP_SECS: f64 = (crate::policy::linux::PAWS_WRAP_NS / 1_000_000_000) as f64;
 
 fn parse_paws_stale_secs(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(v) if v.is_finite() && v > 0.0 && v < 1e9 => Ok(v),
-        _ => Err(format!("`{s}` is not a positive number of seconds")),
-    }
+    parse_secs_below(s, 1e9)
 }
 
 fn parse_positive_secs(s: &str) -> Result<f64, String> {
+    parse_secs_below(s, 1e6)
+}
+
+fn parse_secs_below(s: &str, limit: f64) -> Result<f64, String> {
     match s.parse::<f64>() {
-        Ok(v) if v.is_finite() && v > 0.0 && v < 1e6 => Ok(v),
+        Ok(v) if v.is_finite() && v > 0.0 && v < limit => Ok(v),
         _ => Err(format!("`{s}` is not a positive number of seconds")),
     }
 }

@@ -58,8 +58,11 @@ fn s(t: i64, flags: u8, seq: u32, ack: u32, len: u32, tsval: Option<u32>) -> Seg
 }
 
 fn run(segments: &[Segment]) -> (FlowStats, Vec<SynRecord>) {
-    let policy = LinuxPolicy::default();
-    let mut tracker = Tracker::new(&policy, None, Vec::new());
+    run_with(&LinuxPolicy::default(), segments)
+}
+
+fn run_with(policy: &LinuxPolicy, segments: &[Segment]) -> (FlowStats, Vec<SynRecord>) {
+    let mut tracker = Tracker::new(policy, None, Vec::new());
     for segment in segments {
         tracker.on_segment(segment);
     }
@@ -107,14 +110,24 @@ fn server_that_closes_first_holds_time_wait_with_the_clients_fin_state() {
     );
 }
 
-#[test]
-fn challenge_ack_then_client_rst_then_retransmission_is_accepted_with_the_time_wait_isn() {
+/// After [`server_closes_first`], a SYN from another host's clock behind the NAT: PAWS
+/// rejects it with a challenge ACK, the client answers with an in-window RST and sends the
+/// SYN again.
+fn rejected_then_rst_then_retransmitted() -> Vec<Segment> {
     let mut conversation = server_closes_first(0);
     conversation.extend([
         c(SEC, S, 90_000, 0, 0, Some(500)),
         s(SEC + MS, A, 5022, 112, 0, Some(10)),
         c(SEC + 2 * MS, R, 112, 0, 0, None),
         c(SEC + 5 * MS, S, 90_000, 0, 0, Some(505)),
+    ]);
+    conversation
+}
+
+#[test]
+fn challenge_ack_then_client_rst_then_retransmission_is_accepted_with_the_time_wait_isn() {
+    let mut conversation = rejected_then_rst_then_retransmitted();
+    conversation.extend([
         s(SEC + 6 * MS, S | A, 5022 + 65_537, 90_001, 0, Some(11)),
         c(SEC + 7 * MS, A, 90_001, 5022 + 65_538, 0, Some(506)),
     ]);
@@ -420,13 +433,7 @@ fn handshake_answered_but_never_completed_is_a_failed_incarnation() {
 
 #[test]
 fn verdicts_name_the_setting_they_rest_on() {
-    let mut conversation = server_closes_first(0);
-    conversation.extend([
-        c(SEC, S, 90_000, 0, 0, Some(500)),
-        s(SEC + MS, A, 5022, 112, 0, Some(10)),
-        c(SEC + 2 * MS, R, 112, 0, 0, None),
-        c(SEC + 5 * MS, S, 90_000, 0, 0, Some(505)),
-    ]);
+    let conversation = rejected_then_rst_then_retransmitted();
     // tcp_rfc1337=0: the RST ended the TIME_WAIT, so the retransmission meets the listener.
     let (_, syns) = run(&conversation);
     assert_eq!(syns[0].rests_on, None);
@@ -443,12 +450,7 @@ fn verdicts_name_the_setting_they_rest_on() {
         rfc1337: true,
         ..LinuxPolicy::default()
     };
-    let mut tracker = Tracker::new(&policy, None, Vec::new());
-    for segment in &conversation {
-        tracker.on_segment(segment);
-    }
-    let (_, mut syns) = tracker.finish();
-    syns.sort_by_key(|syn| syn.ts_ns);
+    let (_, mut syns) = run_with(&policy, &conversation);
     assert_eq!(syns[2].verdict, Verdict::PawsReject);
     assert_eq!(syns[2].rests_on, Some(Assumption::Rfc1337On));
     // Once the analysis finds nothing in the capture that shows the setting, the reason

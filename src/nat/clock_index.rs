@@ -82,7 +82,8 @@ impl ClockIndex {
         let mut index = ClockIndex {
             origin_ns,
             window_ns: window_ns.max(1),
-            next_maintenance_ns: origin_ns.saturating_add(Self::period(window_ns)),
+            // Built with every clock filed as recent: the first maintenance sorts them.
+            next_maintenance_ns: origin_ns,
             ..ClockIndex::default()
         };
         // A recent clock is at most a window plus a maintenance period old.
@@ -275,11 +276,6 @@ impl ClockIndex {
         out.extend_from_slice(&self.odd);
         out.sort_unstable();
         out.dedup();
-    }
-
-    /// Whether the clock no longer takes points (not measured, quiet past the window).
-    pub fn ended(&self, clock: &Clock, ts_ns: i64) -> bool {
-        clock.rate_hz.is_none() && ts_ns.saturating_sub(clock.last_ns) > self.window_ns
     }
 }
 

@@ -102,6 +102,12 @@ impl Clock {
             .min_by(f64::total_cmp)
     }
 
+    /// Whether the clock no longer takes points: never measured, and quiet for longer than
+    /// the window.
+    pub(super) fn ended(&self, ts_ns: i64, window_ns: i64) -> bool {
+        self.rate_hz.is_none() && ts_ns.saturating_sub(self.last_ns) > window_ns
+    }
+
     /// How far off its line a point may be after `expected_ticks` of the clock: capture
     /// jitter, plus drift and rate error growing with the time elapsed.
     pub(super) fn tolerance(expected_ticks: f64) -> f64 {
@@ -185,8 +191,8 @@ pub struct AddressClocks {
     distances_measured: u64,
 }
 
-/// Up to this many clocks, a point is measured against each; beyond, the index picks the
-/// few it could lie on. Both find the same clock.
+/// Up to this many clocks, a point is measured against each; beyond, an index is built that
+/// picks the few it could lie on. Both find the same clock.
 const SCAN_CLOCKS: usize = 32;
 
 impl AddressClocks {
@@ -221,28 +227,36 @@ impl AddressClocks {
             return (None, None);
         };
         self.segments_with_ts += 1;
-        let index = self
-            .index
-            .get_or_insert_with(|| ClockIndex::new(ts_ns, window_ns));
-        index.maintain(ts_ns, &self.clocks);
-        let index = &*index;
+        // Most addresses have a few clocks: the index is only built, and kept up, once an
+        // address has more than a scan should look at.
+        if self.index.is_none() && self.clocks.len() > scan_clocks {
+            let mut index = ClockIndex::new(ts_ns, window_ns);
+            for clock in &self.clocks {
+                index.file(clock);
+            }
+            self.index = Some(index);
+        }
+        if let Some(index) = self.index.as_mut() {
+            index.maintain(ts_ns, &self.clocks);
+        }
         // A clock that never ran long enough to be measured is not followed past the window:
         // where its line would lead is guesswork.
         let mut measured = 0u64;
         let mut nearest_of = |ids: &mut dyn Iterator<Item = usize>| {
-            ids.filter(|&i| !index.ended(&self.clocks[i], ts_ns))
+            ids.filter(|&i| !self.clocks[i].ended(ts_ns, window_ns))
                 .filter_map(|i| {
                     measured += 1;
                     self.clocks[i].distance(ts_ns, tsval).map(|d| (d, i))
                 })
                 .min_by(|a, b| a.0.total_cmp(&b.0))
         };
-        let nearest = if self.clocks.len() <= scan_clocks {
-            nearest_of(&mut (0..self.clocks.len()))
-        } else {
-            let mut candidates = Vec::new();
-            index.candidates(ts_ns, tsval, &mut candidates);
-            nearest_of(&mut candidates.iter().map(|&id| id as usize - 1))
+        let nearest = match &self.index {
+            None => nearest_of(&mut (0..self.clocks.len())),
+            Some(index) => {
+                let mut candidates = Vec::new();
+                index.candidates(ts_ns, tsval, &mut candidates);
+                nearest_of(&mut candidates.iter().map(|&id| id as usize - 1))
+            }
         };
         self.distances_measured += measured;
         let i = match nearest {

@@ -34,9 +34,10 @@ use pipeline::SegmentAt;
 
 /// How to run an analysis.
 pub struct AnalyzeOptions<'p> {
-    /// The server's possible settings under one kernel policy. With more than one, each is
-    /// run over the capture and the one whose predictions the observed replies contradict
-    /// least is kept (the first on a tie): settings such as tcp_rfc1337 are not on the wire.
+    /// The server's possible settings under one kernel policy. With more than one, the
+    /// capture is judged under each (in one tracker when they differ only in TIME_WAIT
+    /// judgements) and the one whose predictions the observed replies contradict least is
+    /// kept (the first on a tie): settings such as tcp_rfc1337 are not on the wire.
     pub candidates: Vec<&'p dyn ServerPolicy>,
     /// Forces which endpoint is the server.
     pub server: Option<SocketAddr>,
@@ -58,7 +59,7 @@ pub struct AnalyzeOptions<'p> {
     /// Server settings a first pass over the capture inferred, which the candidates judge
     /// with.
     pub inferred_settings: BTreeMap<String, String>,
-    /// Above 1, each candidate's tracker runs on a thread of its own, fed in batches while
+    /// Above 1, each tracker (one per kernel policy) runs on a thread of its own, fed in batches while
     /// this thread reads and decodes; 1 runs everything in this thread (the reference path
     /// the threaded one must match exactly).
     pub threads: usize,
@@ -189,17 +190,21 @@ pub fn judge_files(
         .map(|path| CaptureReader::open(path))
         .collect::<Result<Vec<_>, _>>()?;
     let mut merged = MergedCaptures::new(readers)?;
+    let sink = AnalysisSink {
+        summary: SynSummary::new(options.keep_rejected),
+        records: options.keep_records.then(TableRecords::default),
+        ports: PortUsage::new(options.port_range),
+        client_time_wait_ns: options.client_time_wait_ns,
+    };
+    // One tracker per set of candidates that differ only in TIME_WAIT judgements: it holds
+    // a tuple once for all of them, and a copy per candidate only where they judge apart.
     let trackers: Vec<Tracker<'_, AnalysisSink>> = groups
         .iter()
-        .flatten()
-        .map(|policy| {
-            let sink = AnalysisSink {
-                summary: SynSummary::new(options.keep_rejected),
-                records: options.keep_records.then(TableRecords::default),
-                ports: PortUsage::new(options.port_range),
-                client_time_wait_ns: options.client_time_wait_ns,
-            };
-            Tracker::new(*policy, options.server, sink).with_max_tuples(options.max_tuples)
+        .flat_map(|group| alike_sets(group))
+        .map(|alike| {
+            Tracker::new(alike[0], options.server, sink.clone())
+                .with_max_tuples(options.max_tuples)
+                .judging_alike(&alike[1..])
         })
         .collect();
     // Clocks are policy-independent: a TSval decrease matters within the first candidate's
@@ -262,24 +267,46 @@ pub fn judge_files(
     }
 
     let nat = clocks.finish();
-    let mut finished = trackers.into_iter().map(Tracker::finish);
+    // Each candidate's results, with the candidate.
+    type Judged = (FlowStats, AnalysisSink);
+    let mut finished: Vec<(&dyn ServerPolicy, Option<Judged>)> = trackers
+        .into_iter()
+        .flat_map(|tracker| {
+            let policies = tracker.policies().to_vec();
+            policies
+                .into_iter()
+                .zip(tracker.finish_each().into_iter().map(Some))
+        })
+        .collect();
     let mut analyses = Vec::with_capacity(groups.len());
     for group in groups {
-        let results: Vec<(FlowStats, AnalysisSink)> = finished.by_ref().take(group.len()).collect();
-        let best = results
+        // Where each candidate of the group finished.
+        let result_of: Vec<usize> = group
             .iter()
-            .enumerate()
-            .min_by_key(|(i, (_, sink))| (sink.summary.agreement.disagreements(), *i))
-            .map_or(0, |(i, _)| i);
-        let disagreements =
-            |(_, sink): &(FlowStats, AnalysisSink)| sink.summary.agreement.disagreements();
-        let settings_evidence = results.first().is_some_and(|first| {
-            results
+            .filter_map(|candidate| {
+                finished.iter().position(|(policy, results)| {
+                    results.is_some() && std::ptr::addr_eq(*policy, *candidate)
+                })
+            })
+            .collect();
+        let disagreements = |i: usize| {
+            finished[i]
+                .1
+                .as_ref()
+                .map_or(u64::MAX, |(_, sink)| sink.summary.agreement.disagreements())
+        };
+        let best = (0..result_of.len())
+            .min_by_key(|&c| (disagreements(result_of[c]), c))
+            .unwrap_or(0);
+        let settings_evidence = result_of.first().is_some_and(|&first| {
+            result_of
                 .iter()
-                .any(|r| disagreements(r) != disagreements(first))
+                .any(|&r| disagreements(r) != disagreements(first))
         });
-        let (Some((flow, sink)), Some(policy)) = (results.into_iter().nth(best), group.get(best))
-        else {
+        let (Some((flow, sink)), Some(policy)) = (
+            result_of.get(best).and_then(|&r| finished[r].1.take()),
+            group.get(best),
+        ) else {
             return Err(CaptureError::new(
                 &paths[0],
                 None,
@@ -308,6 +335,20 @@ pub fn judge_files(
         analyses.push(analysis);
     }
     Ok(analyses)
+}
+
+/// The group's candidates in sets that judge alike beyond TIME_WAIT (equal tracking keys),
+/// each set in the group's order.
+fn alike_sets<'p>(group: &[&'p dyn ServerPolicy]) -> Vec<Vec<&'p dyn ServerPolicy>> {
+    let mut sets: Vec<(String, Vec<&'p dyn ServerPolicy>)> = Vec::new();
+    for &policy in group {
+        let key = policy.tracking_key();
+        match sets.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, set)) => set.push(policy),
+            None => sets.push((key, vec![policy])),
+        }
+    }
+    sets.into_iter().map(|(_, set)| set).collect()
 }
 
 /// Reads every frame, decodes it, feeds the clocks and hands each TCP segment, with where it

@@ -1,5 +1,5 @@
 //! Runs the trackers over the decoded segments: in the reading thread (the straightforward
-//! reference), or each candidate's tracker on a thread of its own, fed batches of segments
+//! reference), or each tracker (one per kernel policy) on a thread of its own, fed batches of segments
 //! while the reading thread goes on reading and decoding. Both give the same trackers, segment
 //! for segment: every tracker sees every segment in capture order.
 

@@ -55,3 +55,78 @@ pub struct FlowStats {
     pub synacks_to_ts_syns: u64,
     pub synacks_with_ts: u64,
 }
+
+impl KernelCounters {
+    fn add(&mut self, other: &KernelCounters) {
+        let KernelCounters {
+            paws_timewait,
+            passive_opens,
+            ack_skipped_timewait,
+            paws_passive,
+        } = *other;
+        self.paws_timewait += paws_timewait;
+        self.passive_opens += passive_opens;
+        self.ack_skipped_timewait += ack_skipped_timewait;
+        self.paws_passive += paws_passive;
+    }
+}
+
+impl TimeWaitStats {
+    fn add(&mut self, other: &TimeWaitStats) {
+        let TimeWaitStats {
+            entered,
+            expired,
+            killed_by_rst,
+            reopened_by_syn,
+            open_at_end,
+            client_held,
+            reopen_isn_matched,
+            reopen_isn_mismatched,
+        } = *other;
+        self.entered += entered;
+        self.expired += expired;
+        self.killed_by_rst += killed_by_rst;
+        self.reopened_by_syn += reopened_by_syn;
+        self.open_at_end += open_at_end;
+        self.client_held += client_held;
+        self.reopen_isn_matched += reopen_isn_matched;
+        self.reopen_isn_mismatched += reopen_isn_mismatched;
+    }
+}
+
+impl FlowStats {
+    /// Adds counts kept apart (a candidate's own, on tuples it judged apart from the others);
+    /// the peak of live tuples is the larger one. Destructured so a new field cannot be missed.
+    pub fn add(&mut self, other: &FlowStats) {
+        let FlowStats {
+            tcp_segments,
+            to_server,
+            to_client,
+            unoriented,
+            tuples_with_syn,
+            peak_live_tuples,
+            syn_total,
+            syn_retransmissions,
+            reuse_within_2msl,
+            reuse_after_2msl,
+            counters,
+            time_wait,
+            synacks_to_ts_syns,
+            synacks_with_ts,
+        } = other;
+        self.tcp_segments += tcp_segments;
+        self.to_server += to_server;
+        self.to_client += to_client;
+        self.unoriented += unoriented;
+        self.tuples_with_syn += tuples_with_syn;
+        self.peak_live_tuples = self.peak_live_tuples.max(*peak_live_tuples);
+        self.syn_total += syn_total;
+        self.syn_retransmissions += syn_retransmissions;
+        self.reuse_within_2msl += reuse_within_2msl;
+        self.reuse_after_2msl += reuse_after_2msl;
+        self.counters.add(counters);
+        self.time_wait.add(time_wait);
+        self.synacks_to_ts_syns += synacks_to_ts_syns;
+        self.synacks_with_ts += synacks_with_ts;
+    }
+}

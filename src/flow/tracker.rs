@@ -1,7 +1,15 @@
 //! The tracker: follows every tuple's server-side state through the capture, asks the policy
 //! how the server judges what arrives, and records each SYN with its observed reply.
+//!
+//! One tracker can judge under several candidate server settings at once (`judging_alike`):
+//! settings such as tcp_rfc1337 are not on the wire, so each is tried and the replies seen
+//! choose. The candidates differ only in how a TIME_WAIT socket judges a segment, which few
+//! segments show, so a tuple is held once for all of them; at a segment they judge apart the
+//! tuple gets a copy per candidate, until the copies are alike again. Counts and records of a
+//! shared tuple go to every candidate, of a copy to its own.
 
 use std::net::SocketAddr;
+use std::ops::Range;
 
 use super::connection::{CloseOutcome, Connection, Handshake};
 use super::incarnation::{
@@ -18,7 +26,7 @@ use crate::policy::{
 };
 
 /// The server's socket for one tuple.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum ServerState {
     /// No socket: a SYN goes to the listener.
     Closed,
@@ -29,7 +37,7 @@ enum ServerState {
     Unknown,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct Tuple {
     state: ServerState,
     /// Completed handshakes on this tuple.
@@ -96,20 +104,55 @@ impl Tuple {
     }
 }
 
+/// A held tuple: one state for every candidate while they judge it alike, or a copy per
+/// candidate (in the candidates' order) from a segment they judge apart on.
+#[derive(Debug)]
+enum Slot {
+    Shared(Tuple),
+    Split(Box<[Tuple]>),
+}
+
+impl Slot {
+    /// Every candidate's server has forgotten the tuple: the whole slot can go.
+    fn retirable(&self, now_ns: i64, horizon_ns: i64, policy: &dyn ServerPolicy) -> bool {
+        match self {
+            Slot::Shared(tuple) => tuple.retirable(now_ns, horizon_ns, policy),
+            Slot::Split(copies) => copies
+                .iter()
+                .all(|tuple| tuple.retirable(now_ns, horizon_ns, policy)),
+        }
+    }
+}
+
+/// A SYN record waiting to learn whether its port has a listener, and the candidates it
+/// holds for.
+type Parked = (SynRecord, Range<usize>);
+
 /// Everything but the tuple table, so a tuple can be borrowed while the rest is updated.
 struct Context<'p, S> {
-    policy: &'p dyn ServerPolicy,
+    /// The candidate settings, in order: they judge alike beyond TIME_WAIT (equal
+    /// [`ServerPolicy::tracking_key`]).
+    policies: Vec<&'p dyn ServerPolicy>,
+    /// The candidates the tuple at hand stands for: all of them for a shared tuple, one for a
+    /// split tuple's copy.
+    current: Range<usize>,
     /// Server endpoints that answered a SYN with a SYN-ACK: they have a listener.
     listeners: FastSet<SocketAddr>,
     /// Server endpoints that sent anything at all.
     heard_from: FastSet<SocketAddr>,
-    /// What the server remembers per peer address (tcp_tw_recycle).
-    peers: PeerMemory,
-    /// SYN records whose verdict waits on whether their port has a listener.
-    awaiting_listener: FastMap<SocketAddr, Vec<SynRecord>>,
+    /// What each candidate's server remembers per peer address (tcp_tw_recycle).
+    peers: Vec<PeerMemory>,
+    /// SYN records whose verdict waits on whether their port has a listener, with the
+    /// candidates they hold for.
+    awaiting_listener: FastMap<SocketAddr, Vec<Parked>>,
+    /// Counts for every candidate (shared tuples), or, while a copy is handled, its
+    /// candidate's own.
     stats: FlowStats,
+    /// Each candidate's counts from split copies, swapped in while a copy is handled.
+    split_stats: Vec<FlowStats>,
     last_ts_ns: Option<i64>,
-    sink: S,
+    /// Each candidate's records.
+    sinks: Vec<S>,
 }
 
 pub struct Tracker<'p, S: RecordSink> {
@@ -118,7 +161,7 @@ pub struct Tracker<'p, S: RecordSink> {
     /// [`Tracker::over_limit`] says so.
     max_tuples: usize,
     over_limit: bool,
-    tuples: TupleTable<Tuple>,
+    tuples: TupleTable<Slot>,
     next_sweep_ns: Option<i64>,
     /// How long a tuple stays quiet before it is forgotten.
     horizon_ns: i64,
@@ -138,16 +181,49 @@ impl<'p, S: RecordSink> Tracker<'p, S> {
             horizon_ns: RETIRE_AFTER_NS.max(2 * policy.time_wait_len_ns()),
             midstream: FastSet::default(),
             ctx: Context {
-                policy,
+                policies: vec![policy],
+                current: 0..1,
                 listeners: FastSet::default(),
                 heard_from: FastSet::default(),
-                peers: PeerMemory::default(),
+                peers: vec![PeerMemory::default()],
                 awaiting_listener: FastMap::default(),
                 stats: FlowStats::default(),
+                split_stats: vec![FlowStats::default()],
                 last_ts_ns: None,
-                sink,
+                sinks: vec![sink],
             },
         }
+    }
+
+    /// Also judges under `policies`, each with a sink of its own (a copy of the first
+    /// candidate's, as it is now). They must judge everything as the first candidate does
+    /// except segments arriving on a TIME_WAIT socket: equal [`ServerPolicy::tracking_key`].
+    pub fn judging_alike(mut self, policies: &[&'p dyn ServerPolicy]) -> Self
+    where
+        S: Clone,
+    {
+        let first = self.ctx.policies[0];
+        assert!(
+            policies
+                .iter()
+                .all(|p| p.tracking_key() == first.tracking_key()),
+            "candidates judged together must differ only in TIME_WAIT judgements"
+        );
+        let ctx = &mut self.ctx;
+        for &policy in policies {
+            ctx.policies.push(policy);
+            ctx.peers.push(PeerMemory::default());
+            ctx.split_stats.push(FlowStats::default());
+            ctx.sinks.push(ctx.sinks[0].clone());
+        }
+        ctx.current = 0..ctx.policies.len();
+        self
+    }
+
+    /// The candidate settings judged under, in order: [`Tracker::finish_each`] gives their
+    /// results in the same order.
+    pub fn policies(&self) -> &[&'p dyn ServerPolicy] {
+        &self.ctx.policies
     }
 
     pub fn with_max_tuples(mut self, max_tuples: usize) -> Self {
@@ -158,10 +234,6 @@ impl<'p, S: RecordSink> Tracker<'p, S> {
     /// A segment needed a new tuple while `max_tuples` were already held.
     pub fn over_limit(&self) -> bool {
         self.over_limit
-    }
-
-    pub fn stats(&self) -> &FlowStats {
-        &self.ctx.stats
     }
 
     /// Tuples held (quiet ones are forgotten).
@@ -196,59 +268,78 @@ impl<'p, S: RecordSink> Tracker<'p, S> {
             let live = self.tuples.len() as u64 + 1;
             self.ctx.stats.peak_live_tuples = self.ctx.stats.peak_live_tuples.max(live);
         }
-        let tuple = if known {
-            let Some(tuple) = self.tuples.get_mut(hash, &key) else {
+        let slot = if known {
+            let Some(slot) = self.tuples.get_mut(hash, &key) else {
                 return; // orient just found it
             };
-            tuple
+            slot
         } else {
-            let pair = unordered_pair(key.client, key.server);
-            // A SYN on a pair that already talked: the server may hold state the capture
-            // never showed. A SYN-ACK without its SYN: the same.
-            let state = if self.midstream.contains(&pair) || !seg.is_syn() {
-                ServerState::Unknown
-            } else {
-                ServerState::Closed
-            };
-            self.tuples.insert(hash, key, Tuple::new(state, seg.ts_ns))
+            let state = first_state(&self.midstream, key, seg);
+            self.tuples
+                .insert(hash, key, Slot::Shared(Tuple::new(state, seg.ts_ns)))
         };
-        tuple.last_seen_ns = seg.ts_ns;
-        match direction {
-            Direction::ToServer => {
-                self.ctx.stats.to_server += 1;
-                self.ctx.on_client_segment(key, tuple, seg);
-            }
-            Direction::ToClient => {
-                self.ctx.stats.to_client += 1;
-                self.ctx.on_server_segment(key, tuple, seg);
+        let ctx = &mut self.ctx;
+        if let Slot::Shared(tuple) = slot
+            && ctx.policies.len() > 1
+            && ctx.judged_apart(tuple, direction, seg)
+        {
+            let copies = vec![tuple.clone(); ctx.policies.len()];
+            *slot = Slot::Split(copies.into_boxed_slice());
+        }
+        match slot {
+            Slot::Shared(tuple) => ctx.dispatch(key, tuple, direction, seg),
+            Slot::Split(copies) => {
+                for (candidate, tuple) in copies.iter_mut().enumerate() {
+                    ctx.as_candidate(candidate, |ctx| {
+                        // This candidate's server forgot the tuple while another's still
+                        // holds it: for this one it begins anew.
+                        if tuple.retirable(seg.ts_ns, self.horizon_ns, ctx.policy()) {
+                            ctx.forget(tuple, seg.ts_ns);
+                            let state = first_state(&self.midstream, key, seg);
+                            *tuple = Tuple::new(state, seg.ts_ns);
+                        }
+                        ctx.dispatch(key, tuple, direction, seg);
+                    });
+                }
+                // Alike again: from here on every candidate goes the same way.
+                if copies.windows(2).all(|pair| pair[0] == pair[1]) {
+                    let mut copies = std::mem::take(copies).into_vec();
+                    *slot = Slot::Shared(copies.swap_remove(0));
+                }
             }
         }
     }
 
+    /// Ends the capture (see [`Tracker::finish_each`]) and returns the first candidate's
+    /// counts and sink.
+    pub fn finish(self) -> (FlowStats, S) {
+        self.finish_each()
+            .into_iter()
+            .next()
+            .expect("a tracker judges under at least one policy")
+    }
+
     /// Ends the capture: settles every SYN still waiting for a reply or a listener, expires
-    /// TIME_WAIT timers that fired before the last packet, and returns the counts and sink.
-    pub fn finish(mut self) -> (FlowStats, S) {
+    /// TIME_WAIT timers that fired before the last packet, and returns each candidate's
+    /// counts and sink, in the order of [`Tracker::policies`].
+    pub fn finish_each(mut self) -> Vec<(FlowStats, S)> {
         let end_ns = self.ctx.last_ts_ns.unwrap_or(0);
         let mut keys: Vec<TupleKey> = self.tuples.keys().copied().collect();
         keys.sort();
         for key in keys {
             let hash = self.tuples.hash(key.client, key.server);
-            let Some(tuple) = self.tuples.get_mut(hash, &key) else {
-                continue;
-            };
-            self.ctx.expire_time_wait(tuple, end_ns);
-            if matches!(tuple.state, ServerState::TimeWait(_)) {
-                self.ctx.stats.time_wait.open_at_end += 1;
-                end_time_wait(tuple, TimeWaitEnd::OpenAtEnd, None);
-            }
-            if let Some(syn) = tuple.open_syn.take() {
-                self.ctx.finish_syn(*syn);
-            }
-            if let Some(incarnation) = tuple.incarnation.take() {
-                self.ctx.sink.incarnation(*incarnation);
+            match self.tuples.get_mut(hash, &key) {
+                Some(Slot::Shared(tuple)) => self.ctx.end_capture(tuple, end_ns),
+                Some(Slot::Split(copies)) => {
+                    for (candidate, tuple) in copies.iter_mut().enumerate() {
+                        self.ctx
+                            .as_candidate(candidate, |ctx| ctx.end_capture(tuple, end_ns));
+                    }
+                }
+                None => {}
             }
         }
-        let mut waiting: Vec<(SocketAddr, Vec<SynRecord>)> =
+        let mut waiting: Vec<(SocketAddr, Vec<Parked>)> =
             self.ctx.awaiting_listener.drain().collect();
         waiting.sort_by_key(|(endpoint, _)| *endpoint);
         for (endpoint, records) in waiting {
@@ -265,7 +356,7 @@ impl<'p, S: RecordSink> Tracker<'p, S> {
                     "nothing from this server port in the capture (one direction only?)",
                 )
             };
-            for mut syn in records {
+            for (mut syn, candidates) in records {
                 syn.verdict = verdict;
                 syn.predicted_reply = match verdict {
                     Verdict::NoListener => ObservedReply::Rst,
@@ -273,10 +364,21 @@ impl<'p, S: RecordSink> Tracker<'p, S> {
                 };
                 syn.reason = reason;
                 syn.listener_pending = false;
-                self.ctx.sink.syn(syn);
+                self.ctx.current = candidates;
+                self.ctx.emit_syn(syn);
             }
         }
-        (self.ctx.stats, self.ctx.sink)
+        let shared = self.ctx.stats;
+        self.ctx
+            .split_stats
+            .into_iter()
+            .zip(self.ctx.sinks)
+            .map(|(own, sink)| {
+                let mut stats = shared.clone();
+                stats.add(&own);
+                (stats, sink)
+            })
+            .collect()
     }
 
     /// Every few seconds of capture time, forgets tuples the server has forgotten.
@@ -288,26 +390,26 @@ impl<'p, S: RecordSink> Tracker<'p, S> {
         *due = now_ns + SWEEP_EVERY_NS;
         let horizon = self.horizon_ns;
         let ctx = &mut self.ctx;
-        self.tuples.retain(|_, tuple| {
-            if !tuple.retirable(now_ns, horizon, ctx.policy) {
+        self.tuples.retain(|_, slot| {
+            if !slot.retirable(now_ns, horizon, ctx.policy()) {
                 return true;
             }
-            ctx.forget(tuple, now_ns);
+            ctx.forget_slot(slot, now_ns);
             false
         });
         self.tuples.shrink_when_sparse();
     }
 
     fn forget(&mut self, hash: u64, key: TupleKey, now_ns: i64) {
-        if let Some(mut tuple) = self.tuples.remove(hash, &key) {
-            self.ctx.forget(&mut tuple, now_ns);
+        if let Some(mut slot) = self.tuples.remove(hash, &key) {
+            self.ctx.forget_slot(&mut slot, now_ns);
         }
     }
 
     /// Which tuple a segment belongs to, which way it goes, and whether the tuple is held.
     /// Most segments are found on their first lookup: each costs a hash of two addresses.
     fn orient(&self, seg: &Segment, hash: u64) -> Orientation {
-        let stale = |tuple: &Tuple| tuple.retirable(seg.ts_ns, self.horizon_ns, self.ctx.policy);
+        let stale = |slot: &Slot| slot.retirable(seg.ts_ns, self.horizon_ns, self.ctx.policy());
         let to_server = TupleKey {
             client: seg.src,
             server: seg.dst,
@@ -316,7 +418,7 @@ impl<'p, S: RecordSink> Tracker<'p, S> {
             client: seg.dst,
             server: seg.src,
         };
-        let held = |key: &TupleKey| self.tuples.get(hash, key).map(|tuple| !stale(tuple));
+        let held = |key: &TupleKey| self.tuples.get(hash, key).map(|slot| !stale(slot));
         let forced = match self.server_override {
             Some(server) if seg.dst == server => Some((to_server, Direction::ToServer)),
             Some(server) if seg.src == server => Some((to_client, Direction::ToClient)),
@@ -358,7 +460,125 @@ enum Orientation {
     Unknown,
 }
 
-impl<S: RecordSink> Context<'_, S> {
+/// The state a tuple first seen with `seg` starts in.
+fn first_state(
+    midstream: &FastSet<(SocketAddr, SocketAddr)>,
+    key: TupleKey,
+    seg: &Segment,
+) -> ServerState {
+    // A SYN on a pair that already talked: the server may hold state the capture never
+    // showed. A SYN-ACK without its SYN: the same.
+    if midstream.contains(&unordered_pair(key.client, key.server)) || !seg.is_syn() {
+        ServerState::Unknown
+    } else {
+        ServerState::Closed
+    }
+}
+
+impl<'p, S: RecordSink> Context<'p, S> {
+    /// The policy judging the tuple at hand: its candidates judge alike.
+    fn policy(&self) -> &'p dyn ServerPolicy {
+        self.policies[self.current.start]
+    }
+
+    /// Runs `f` for one candidate's copy of a split tuple: its counts and records go to that
+    /// candidate only.
+    fn as_candidate<R>(&mut self, candidate: usize, f: impl FnOnce(&mut Self) -> R) -> R {
+        std::mem::swap(&mut self.stats, &mut self.split_stats[candidate]);
+        self.current = candidate..candidate + 1;
+        let result = f(self);
+        self.current = 0..self.policies.len();
+        std::mem::swap(&mut self.stats, &mut self.split_stats[candidate]);
+        result
+    }
+
+    fn emit_syn(&mut self, syn: SynRecord) {
+        for sink in &mut self.sinks[self.current.clone()] {
+            sink.syn(syn);
+        }
+    }
+
+    fn emit_incarnation(&mut self, incarnation: IncarnationRecord) {
+        for sink in &mut self.sinks[self.current.clone()] {
+            sink.incarnation(incarnation);
+        }
+    }
+
+    fn emit_port_taken(&mut self, tuple: TupleKey, syn_ns: i64) {
+        for sink in &mut self.sinks[self.current.clone()] {
+            sink.port_taken(tuple, syn_ns);
+        }
+    }
+
+    /// Whether the candidates would judge `seg` differently at the tuple: on its TIME_WAIT
+    /// socket, or (a SYN) at the listener, where each remembers its own peers.
+    fn judged_apart(&self, tuple: &Tuple, direction: Direction, seg: &Segment) -> bool {
+        if direction != Direction::ToServer {
+            return false;
+        }
+        let first = self.policies[0];
+        if let ServerState::TimeWait(tw) = tuple.state
+            && !first.expired(&tw, seg.ts_ns)
+        {
+            let judgement = first.on_time_wait_segment(&tw, seg);
+            return self.policies[1..]
+                .iter()
+                .any(|policy| policy.on_time_wait_segment(&tw, seg) != judgement);
+        }
+        if !seg.is_syn() {
+            return false;
+        }
+        let judgement = first.on_listener_syn(&self.peers[0], seg);
+        self.policies
+            .iter()
+            .zip(&self.peers)
+            .skip(1)
+            .any(|(policy, peers)| policy.on_listener_syn(peers, seg) != judgement)
+    }
+
+    /// Hands a segment to its tuple's side.
+    fn dispatch(&mut self, key: TupleKey, tuple: &mut Tuple, direction: Direction, seg: &Segment) {
+        tuple.last_seen_ns = seg.ts_ns;
+        match direction {
+            Direction::ToServer => {
+                self.stats.to_server += 1;
+                self.on_client_segment(key, tuple, seg);
+            }
+            Direction::ToClient => {
+                self.stats.to_client += 1;
+                self.on_server_segment(key, tuple, seg);
+            }
+        }
+    }
+
+    /// The capture ended with the tuple held: TIME_WAIT still open or expired by its last
+    /// packet, and what it still holds handed on.
+    fn end_capture(&mut self, tuple: &mut Tuple, end_ns: i64) {
+        self.expire_time_wait(tuple, end_ns);
+        if matches!(tuple.state, ServerState::TimeWait(_)) {
+            self.stats.time_wait.open_at_end += 1;
+            end_time_wait(tuple, TimeWaitEnd::OpenAtEnd, None);
+        }
+        if let Some(syn) = tuple.open_syn.take() {
+            self.finish_syn(*syn);
+        }
+        if let Some(incarnation) = tuple.incarnation.take() {
+            self.emit_incarnation(*incarnation);
+        }
+    }
+
+    /// Hands on what a slot about to be forgotten still holds, for each candidate.
+    fn forget_slot(&mut self, slot: &mut Slot, now_ns: i64) {
+        match slot {
+            Slot::Shared(tuple) => self.forget(tuple, now_ns),
+            Slot::Split(copies) => {
+                for (candidate, tuple) in copies.iter_mut().enumerate() {
+                    self.as_candidate(candidate, |ctx| ctx.forget(tuple, now_ns));
+                }
+            }
+        }
+    }
+
     /// Hands on what a tuple about to be forgotten still holds.
     fn forget(&mut self, tuple: &mut Tuple, now_ns: i64) {
         self.expire_time_wait(tuple, now_ns);
@@ -367,7 +587,7 @@ impl<S: RecordSink> Context<'_, S> {
             self.finish_syn(*syn);
         }
         if let Some(incarnation) = tuple.incarnation.take() {
-            self.sink.incarnation(*incarnation);
+            self.emit_incarnation(*incarnation);
         }
     }
 
@@ -379,7 +599,7 @@ impl<S: RecordSink> Context<'_, S> {
         }
         match tuple.state {
             ServerState::TimeWait(tw) => {
-                let judgement = self.policy.on_time_wait_segment(&tw, seg);
+                let judgement = self.policy().on_time_wait_segment(&tw, seg);
                 match judgement.reason {
                     TwReason::InWindowRst => tuple.rst_decided = Some(Assumption::Rfc1337Off),
                     TwReason::InWindowRstIgnored => {
@@ -423,8 +643,10 @@ impl<S: RecordSink> Context<'_, S> {
                         record.handshake_ns = Some(seg.ts_ns);
                         record.ts_negotiated = connection.ts_negotiated;
                     }
-                    let outcome = connection
-                        .on_client(seg, self.policy.time_wait_len_for(connection.ts_negotiated));
+                    let outcome = connection.on_client(
+                        seg,
+                        self.policy().time_wait_len_for(connection.ts_negotiated),
+                    );
                     tuple.state = ServerState::Open(connection);
                     if let Some(outcome) = outcome {
                         self.end_incarnation(key, tuple, outcome, connection.closer(), seg.ts_ns);
@@ -433,8 +655,10 @@ impl<S: RecordSink> Context<'_, S> {
             }
             ServerState::Open(mut connection) => {
                 count_traffic(tuple, seg, Direction::ToServer);
-                let outcome = connection
-                    .on_client(seg, self.policy.time_wait_len_for(connection.ts_negotiated));
+                let outcome = connection.on_client(
+                    seg,
+                    self.policy().time_wait_len_for(connection.ts_negotiated),
+                );
                 tuple.state = ServerState::Open(connection);
                 if let Some(outcome) = outcome {
                     self.end_incarnation(key, tuple, outcome, connection.closer(), seg.ts_ns);
@@ -568,7 +792,7 @@ impl<S: RecordSink> Context<'_, S> {
                     _ => tuple.last_end_ns,
                 };
                 let gap_ns = previous_end_ns.map_or(0, |end| now - end);
-                let within_2msl = gap_ns < self.policy.time_wait_len_ns();
+                let within_2msl = gap_ns < self.policy().time_wait_len_ns();
                 if within_2msl {
                     self.stats.reuse_within_2msl += 1;
                 } else {
@@ -619,7 +843,7 @@ impl<S: RecordSink> Context<'_, S> {
                     rcv_nxt: tw.rcv_nxt,
                     age_ns: now - tw.start_ns,
                 };
-                let judgement = self.policy.on_time_wait_segment(&tw, seg);
+                let judgement = self.policy().on_time_wait_segment(&tw, seg);
                 record.reason = judgement.reason.describe();
                 match judgement.next {
                     TwNext::Reopened { server_isn } => {
@@ -688,7 +912,8 @@ impl<S: RecordSink> Context<'_, S> {
     /// Returns whether the listener takes it: a policy may drop it first.
     fn send_to_listener(&mut self, record: &mut SynRecord, seg: &Segment) -> bool {
         record.found = FoundState::Listen;
-        if self.policy.on_listener_syn(&self.peers, seg) == ListenerJudgement::PawsPassiveDrop {
+        let peers = &self.peers[self.current.start];
+        if self.policy().on_listener_syn(peers, seg) == ListenerJudgement::PawsPassiveDrop {
             record.verdict = Verdict::PawsPassiveDrop;
             record.predicted_reply = ObservedReply::None;
             record.reason =
@@ -729,7 +954,7 @@ impl<S: RecordSink> Context<'_, S> {
 
     fn expire_time_wait(&mut self, tuple: &mut Tuple, now_ns: i64) {
         if let ServerState::TimeWait(tw) = tuple.state
-            && self.policy.expired(&tw, now_ns)
+            && self.policy().expired(&tw, now_ns)
         {
             self.stats.time_wait.expired += 1;
             tuple.state = ServerState::Closed;
@@ -749,8 +974,13 @@ impl<S: RecordSink> Context<'_, S> {
         let (state, close_kind, holder) = match outcome {
             CloseOutcome::ServerTimeWait(tw) => {
                 self.stats.time_wait.entered += 1;
-                self.policy
-                    .on_time_wait_entry(&mut self.peers, key.client.ip(), &tw);
+                for candidate in self.current.clone() {
+                    self.policies[candidate].on_time_wait_entry(
+                        &mut self.peers[candidate],
+                        key.client.ip(),
+                        &tw,
+                    );
+                }
                 (
                     ServerState::TimeWait(tw),
                     CloseKind::Fin,
@@ -789,10 +1019,10 @@ impl<S: RecordSink> Context<'_, S> {
     ) {
         if let Some(mut previous) = tuple.incarnation.take() {
             previous.gap_to_next_ns = previous.end_ns.map(|end| handshake.syn_ns - end);
-            self.sink.incarnation(*previous);
+            self.emit_incarnation(*previous);
         }
         tuple.incarnations_started += 1;
-        self.sink.port_taken(key, handshake.syn_ns);
+        self.emit_port_taken(key, handshake.syn_ns);
         let mut server = SideTraffic::default();
         if let Some(syn_ack) = syn_ack {
             server.add(syn_ack);
@@ -828,25 +1058,29 @@ impl<S: RecordSink> Context<'_, S> {
         if !self.listeners.insert(server) {
             return;
         }
-        for mut syn in self.awaiting_listener.remove(&server).unwrap_or_default() {
+        let current = self.current.clone();
+        for (mut syn, candidates) in self.awaiting_listener.remove(&server).unwrap_or_default() {
             syn.listener_pending = false;
-            self.sink.syn(syn);
+            self.current = candidates;
+            self.emit_syn(syn);
         }
+        self.current = current;
     }
 
     /// A SYN's reply window closed: hand it on, or park it until the listener is known.
     fn finish_syn(&mut self, mut syn: SynRecord) {
         if syn.listener_pending {
             if !self.listeners.contains(&syn.tuple.server) {
+                let candidates = self.current.clone();
                 self.awaiting_listener
                     .entry(syn.tuple.server)
                     .or_default()
-                    .push(syn);
+                    .push((syn, candidates));
                 return;
             }
             syn.listener_pending = false;
         }
-        self.sink.syn(syn);
+        self.emit_syn(syn);
     }
 }
 

@@ -53,6 +53,16 @@ impl Default for LinuxPolicy {
 }
 
 impl LinuxPolicy {
+    /// The settings that matter beyond judging segments on a TIME_WAIT socket: tcp_rfc1337
+    /// and the out-of-window ACK rate limit matter only there.
+    pub fn beyond_time_wait(&self) -> LinuxPolicy {
+        LinuxPolicy {
+            rfc1337: false,
+            oow_ratelimit_ns: 0,
+            ..*self
+        }
+    }
+
     /// The segment's TSval as the TIME_WAIT socket sees it: options are only parsed when the
     /// old connection used timestamps (`tw_ts_recent_stamp != 0`).
     fn seen_tsval(tw: &TimeWait, seg: &Segment) -> Option<u32> {
@@ -125,6 +135,10 @@ impl ServerPolicy for LinuxPolicy {
             );
         }
         settings
+    }
+
+    fn tracking_key(&self) -> String {
+        format!("{} {:?}", self.name(), self.beyond_time_wait())
     }
 
     fn simulated(&self) -> bool {

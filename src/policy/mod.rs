@@ -157,6 +157,12 @@ pub trait ServerPolicy: Sync {
     fn settings(&self) -> String;
     /// True when the behaviour is only simulated from the kernel's source, not recorded.
     fn simulated(&self) -> bool;
+    /// Equal for two policies that judge everything alike except segments arriving on a
+    /// TIME_WAIT socket (`on_time_wait_segment`): one tracker follows such candidates together
+    /// until a segment shows them apart. The default, name and every setting, shares nothing.
+    fn tracking_key(&self) -> String {
+        format!("{} {}", self.name(), self.settings())
+    }
     /// How long a fresh TIME_WAIT lasts (2MSL).
     fn time_wait_len_ns(&self) -> i64;
     /// How long the TIME_WAIT of a connection lasts, given whether it used timestamps.

@@ -20,6 +20,10 @@ impl ServerPolicy for NoTimestampsPolicy {
         format!("tcp_timestamps=0, {}", self.linux.settings())
     }
 
+    fn tracking_key(&self) -> String {
+        format!("{} {:?}", self.name(), self.linux.beyond_time_wait())
+    }
+
     fn simulated(&self) -> bool {
         true
     }

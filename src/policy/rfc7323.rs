@@ -21,6 +21,10 @@ impl ServerPolicy for Rfc7323Policy {
         "TIME-WAIT refuses every SYN".to_string()
     }
 
+    fn tracking_key(&self) -> String {
+        format!("{} {:?}", self.name(), self.linux.beyond_time_wait())
+    }
+
     fn simulated(&self) -> bool {
         true
     }

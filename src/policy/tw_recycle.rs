@@ -53,6 +53,10 @@ impl ServerPolicy for TwRecyclePolicy {
         format!("tcp_tw_recycle=1, {}", self.linux.settings())
     }
 
+    fn tracking_key(&self) -> String {
+        format!("{} {:?}", self.name(), self.linux.beyond_time_wait())
+    }
+
     fn simulated(&self) -> bool {
         true
     }

@@ -62,7 +62,8 @@ fn together_equals_alone(
     segments: &[Segment],
 ) -> Vec<(FlowStats, Everything)> {
     let together = run(
-        Tracker::new(candidates[0], None, Everything::default()).judging_alike(&candidates[1..]),
+        Tracker::new(candidates[0], None, Everything::default())
+            .judging_alike([(candidates[1], Everything::default())]),
         segments,
     );
     assert_eq!(together.len(), 2);

@@ -29,7 +29,7 @@ use crate::flow::{FlowStats, IncarnationRecord, RecordSink, SynRecord, Tracker, 
 use crate::nat::{NatClocks, NatReport};
 use crate::packet::{Decoder, Segment, SkipReason};
 use crate::policy::ServerPolicy;
-use crate::table::TableRecords;
+use crate::table::{MAX_CANDIDATES, SharedRecords, TableRecords};
 use pipeline::SegmentAt;
 
 /// How to run an analysis.
@@ -90,7 +90,8 @@ impl Default for AnalyzeOptions<'_> {
 #[derive(Debug, Clone)]
 pub struct AnalysisSink {
     pub summary: SynSummary,
-    pub records: Option<TableRecords>,
+    /// Every record, for tables: kept once for the candidates judged together.
+    pub records: Option<SharedRecords>,
     pub ports: PortUsage,
     client_time_wait_ns: i64,
 }
@@ -190,21 +191,27 @@ pub fn judge_files(
         .map(|path| CaptureReader::open(path))
         .collect::<Result<Vec<_>, _>>()?;
     let mut merged = MergedCaptures::new(readers)?;
-    let sink = AnalysisSink {
-        summary: SynSummary::new(options.keep_rejected),
-        records: options.keep_records.then(TableRecords::default),
-        ports: PortUsage::new(options.port_range),
-        client_time_wait_ns: options.client_time_wait_ns,
-    };
     // One tracker per set of candidates that differ only in TIME_WAIT judgements: it holds
     // a tuple once for all of them, and a copy per candidate only where they judge apart.
     let trackers: Vec<Tracker<'_, AnalysisSink>> = groups
         .iter()
         .flat_map(|group| alike_sets(group))
         .map(|alike| {
-            Tracker::new(alike[0], options.server, sink.clone())
+            let mut records = options
+                .keep_records
+                .then(|| SharedRecords::for_candidates(alike.len()))
+                .into_iter()
+                .flatten();
+            let mut sinks = alike.iter().map(|_| AnalysisSink {
+                summary: SynSummary::new(options.keep_rejected),
+                records: records.next(),
+                ports: PortUsage::new(options.port_range),
+                client_time_wait_ns: options.client_time_wait_ns,
+            });
+            let first = sinks.next().expect("a set holds at least one candidate");
+            Tracker::new(alike[0], options.server, first)
                 .with_max_tuples(options.max_tuples)
-                .judging_alike(&alike[1..])
+                .judging_alike(alike[1..].iter().copied().zip(sinks))
         })
         .collect();
     // Clocks are policy-independent: a TSval decrease matters within the first candidate's
@@ -324,7 +331,7 @@ pub fn judge_files(
             capture: capture.clone(),
             flow,
             syns: sink.summary.finish(),
-            records: sink.records,
+            records: sink.records.map(|records| records.take()),
             ports: sink.ports.finish(options.client_time_wait_ns),
             nat: nat.clone(),
             given_settings: options.given_settings.clone(),
@@ -343,7 +350,10 @@ fn alike_sets<'p>(group: &[&'p dyn ServerPolicy]) -> Vec<Vec<&'p dyn ServerPolic
     let mut sets: Vec<(String, Vec<&'p dyn ServerPolicy>)> = Vec::new();
     for &policy in group {
         let key = policy.tracking_key();
-        match sets.iter_mut().find(|(k, _)| *k == key) {
+        match sets
+            .iter_mut()
+            .find(|(k, set)| *k == key && set.len() < MAX_CANDIDATES)
+        {
             Some((_, set)) => set.push(policy),
             None => sets.push((key, vec![policy])),
         }

@@ -195,26 +195,25 @@ impl<'p, S: RecordSink> Tracker<'p, S> {
         }
     }
 
-    /// Also judges under `policies`, each with a sink of its own (a copy of the first
-    /// candidate's, as it is now). They must judge everything as the first candidate does
-    /// except segments arriving on a TIME_WAIT socket: equal [`ServerPolicy::tracking_key`].
-    pub fn judging_alike(mut self, policies: &[&'p dyn ServerPolicy]) -> Self
-    where
-        S: Clone,
-    {
+    /// Also judges under other candidate policies, each with its own sink. They must judge
+    /// everything as the first candidate does except segments arriving on a TIME_WAIT socket:
+    /// equal [`ServerPolicy::tracking_key`].
+    pub fn judging_alike(
+        mut self,
+        candidates: impl IntoIterator<Item = (&'p dyn ServerPolicy, S)>,
+    ) -> Self {
         let first = self.ctx.policies[0];
-        assert!(
-            policies
-                .iter()
-                .all(|p| p.tracking_key() == first.tracking_key()),
-            "candidates judged together must differ only in TIME_WAIT judgements"
-        );
         let ctx = &mut self.ctx;
-        for &policy in policies {
+        for (policy, sink) in candidates {
+            assert_eq!(
+                policy.tracking_key(),
+                first.tracking_key(),
+                "candidates judged together must differ only in TIME_WAIT judgements"
+            );
             ctx.policies.push(policy);
             ctx.peers.push(PeerMemory::default());
             ctx.split_stats.push(FlowStats::default());
-            ctx.sinks.push(ctx.sinks[0].clone());
+            ctx.sinks.push(sink);
         }
         ctx.current = 0..ctx.policies.len();
         self

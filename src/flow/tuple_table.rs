@@ -1,6 +1,12 @@
 //! The table of held tuples. Every segment looks its tuple up, in one direction or the other,
 //! so the hash is symmetric in the two endpoints: computed once per segment, it finds the tuple
 //! whichever side is the server, and both lookups probe the same slots.
+//!
+//! The hash table holds only a 4-byte index per tuple; the tuples themselves (about 200 bytes
+//! each) live in fixed-size chunks. Tuples come and go all the time, and a hash table grows
+//! when its deleted slots run out, not only when it is full: with the tuples inline it
+//! settled at twice the buckets the live tuples need, and briefly held the old table beside
+//! the new one while growing. Indexes make the buckets cheap, and chunks never move.
 
 use std::hash::BuildHasher;
 use std::net::SocketAddr;
@@ -9,8 +15,21 @@ use hashbrown::HashTable;
 
 use super::tuple::{TupleKey, unordered_pair};
 
+/// Entries per chunk: a few hundred kB, so a chunk is a small step in memory.
+const CHUNK_BITS: u32 = 11;
+const CHUNK_LEN: usize = 1 << CHUNK_BITS;
+
+type Chunk<V> = Box<[Option<(TupleKey, V)>]>;
+
 pub struct TupleTable<V> {
-    table: HashTable<(TupleKey, V)>,
+    /// Where each held tuple's entry is, found by the tuple's symmetric hash.
+    index: HashTable<u32>,
+    /// The entries; `None` where one was removed and not yet reused.
+    chunks: Vec<Chunk<V>>,
+    /// Entries free for reuse.
+    free: Vec<u32>,
+    /// Entries ever handed out (the rest of the last chunk is untouched).
+    used: u32,
     /// Seeded per process, so a crafted capture cannot aim collisions at the table.
     hasher: foldhash::fast::RandomState,
 }
@@ -18,7 +37,10 @@ pub struct TupleTable<V> {
 impl<V> Default for TupleTable<V> {
     fn default() -> Self {
         TupleTable {
-            table: HashTable::new(),
+            index: HashTable::new(),
+            chunks: Vec::new(),
+            free: Vec::new(),
+            used: 0,
             hasher: foldhash::fast::RandomState::default(),
         }
     }
@@ -28,6 +50,26 @@ fn symmetric_hash(hasher: &foldhash::fast::RandomState, a: SocketAddr, b: Socket
     hasher.hash_one(unordered_pair(a, b))
 }
 
+fn slot<V>(chunks: &[Chunk<V>], at: u32) -> &Option<(TupleKey, V)> {
+    &chunks[(at >> CHUNK_BITS) as usize][at as usize & (CHUNK_LEN - 1)]
+}
+
+fn slot_mut<V>(chunks: &mut [Chunk<V>], at: u32) -> &mut Option<(TupleKey, V)> {
+    &mut chunks[(at >> CHUNK_BITS) as usize][at as usize & (CHUNK_LEN - 1)]
+}
+
+/// Whether the entry at `at` holds `key`.
+fn holds<V>(chunks: &[Chunk<V>], at: u32, key: &TupleKey) -> bool {
+    slot(chunks, at).as_ref().is_some_and(|(k, _)| k == key)
+}
+
+fn rehash<V>(hasher: &foldhash::fast::RandomState, chunks: &[Chunk<V>], at: u32) -> u64 {
+    match slot(chunks, at) {
+        Some((k, _)) => symmetric_hash(hasher, k.client, k.server),
+        None => 0, // the index only points at held entries
+    }
+}
+
 impl<V> TupleTable<V> {
     /// The hash both orientations of the endpoint pair share.
     pub fn hash(&self, a: SocketAddr, b: SocketAddr) -> u64 {
@@ -35,50 +77,173 @@ impl<V> TupleTable<V> {
     }
 
     pub fn len(&self) -> usize {
-        self.table.len()
+        self.index.len()
     }
 
     pub fn get(&self, hash: u64, key: &TupleKey) -> Option<&V> {
-        self.table.find(hash, |(k, _)| k == key).map(|(_, v)| v)
+        let chunks = &self.chunks;
+        let &at = self.index.find(hash, |&at| holds(chunks, at, key))?;
+        slot(chunks, at).as_ref().map(|(_, v)| v)
     }
 
     pub fn get_mut(&mut self, hash: u64, key: &TupleKey) -> Option<&mut V> {
-        self.table.find_mut(hash, |(k, _)| k == key).map(|(_, v)| v)
+        let chunks = &self.chunks;
+        let &at = self.index.find(hash, |&at| holds(chunks, at, key))?;
+        slot_mut(&mut self.chunks, at).as_mut().map(|(_, v)| v)
     }
 
     /// Inserts a tuple that is not held yet.
     pub fn insert(&mut self, hash: u64, key: TupleKey, value: V) -> &mut V {
-        let hasher = &self.hasher;
-        let entry = self.table.insert_unique(hash, (key, value), |(k, _)| {
-            symmetric_hash(hasher, k.client, k.server)
-        });
-        &mut entry.into_mut().1
+        let at = match self.free.pop() {
+            Some(at) => at,
+            None => {
+                if self.used as usize == self.chunks.len() * CHUNK_LEN {
+                    self.chunks
+                        .push((0..CHUNK_LEN).map(|_| None).collect::<Vec<_>>().into());
+                }
+                self.used += 1;
+                self.used - 1
+            }
+        };
+        *slot_mut(&mut self.chunks, at) = Some((key, value));
+        let (hasher, chunks) = (&self.hasher, &self.chunks);
+        self.index
+            .insert_unique(hash, at, |&at| rehash(hasher, chunks, at));
+        match slot_mut(&mut self.chunks, at) {
+            Some((_, v)) => v,
+            None => unreachable!("the entry was just filled"),
+        }
     }
 
     pub fn remove(&mut self, hash: u64, key: &TupleKey) -> Option<V> {
-        self.table
-            .find_entry(hash, |(k, _)| k == key)
-            .ok()
-            .map(|entry| entry.remove().0.1)
+        let chunks = &self.chunks;
+        let (at, _) = self
+            .index
+            .find_entry(hash, |&at| holds(chunks, at, key))
+            .ok()?
+            .remove();
+        self.free.push(at);
+        slot_mut(&mut self.chunks, at).take().map(|(_, v)| v)
     }
 
+    /// Keeps the tuples `keep` says to keep. Walks the chunks in memory order (a sweep
+    /// visits every tuple; the index's order would jump around memory) and unindexes the
+    /// few it drops.
     pub fn retain(&mut self, mut keep: impl FnMut(&TupleKey, &mut V) -> bool) {
-        self.table.retain(|(k, v)| keep(k, v));
+        let TupleTable {
+            index,
+            chunks,
+            free,
+            hasher,
+            ..
+        } = self;
+        for (chunk_at, chunk) in chunks.iter_mut().enumerate() {
+            for (offset, entry) in chunk.iter_mut().enumerate() {
+                let Some((key, value)) = entry.as_mut() else {
+                    continue;
+                };
+                if keep(key, value) {
+                    continue;
+                }
+                let at = ((chunk_at << CHUNK_BITS) | offset) as u32;
+                let hash = symmetric_hash(hasher, key.client, key.server);
+                if let Ok(indexed) = index.find_entry(hash, |&i| i == at) {
+                    indexed.remove();
+                }
+                *entry = None;
+                free.push(at);
+            }
+        }
     }
 
     pub fn keys(&self) -> impl Iterator<Item = &TupleKey> {
-        self.table.iter().map(|(k, _)| k)
+        self.index
+            .iter()
+            .filter_map(|&at| slot(&self.chunks, at).as_ref().map(|(k, _)| k))
     }
 
-    /// Rebuilds a table holding less than a quarter of its capacity (after a burst of tuples
-    /// has been forgotten), leaving room to double: a table never gives back what a burst
-    /// made it grow to, unless asked.
+    /// Rebuilds a table holding less than a quarter of its room (after a burst of tuples has
+    /// been forgotten), leaving room to double: a table never gives back what a burst made it
+    /// grow to, unless asked.
     pub fn shrink_when_sparse(&mut self) {
-        if self.table.capacity() > 4 * self.table.len() + 1024 {
-            let hasher = &self.hasher;
-            self.table.shrink_to(2 * self.table.len(), |(k, _)| {
-                symmetric_hash(hasher, k.client, k.server)
-            });
+        let len = self.len();
+        if self.index.capacity() > 4 * len + 1024 {
+            let (hasher, chunks) = (&self.hasher, &self.chunks);
+            self.index
+                .shrink_to(2 * len, |&at| rehash(hasher, chunks, at));
         }
+        if self.chunks.len() * CHUNK_LEN > 4 * len + CHUNK_LEN {
+            self.compact();
+        }
+    }
+
+    /// Moves every held entry into as few chunks as hold them, and indexes them again.
+    fn compact(&mut self) {
+        let held: Vec<(TupleKey, V)> = std::mem::take(&mut self.chunks)
+            .into_iter()
+            .flat_map(|chunk| chunk.into_vec().into_iter().flatten())
+            .collect();
+        let hasher = self.hasher.clone();
+        *self = TupleTable {
+            hasher,
+            ..TupleTable::default()
+        };
+        for (key, value) in held {
+            let hash = self.hash(key.client, key.server);
+            self.insert(hash, key, value);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(port: u16) -> TupleKey {
+        TupleKey {
+            client: SocketAddr::from(([203, 0, 113, 1], port)),
+            server: SocketAddr::from(([203, 0, 113, 10], 80)),
+        }
+    }
+
+    #[test]
+    fn entries_are_found_reused_and_compacted() {
+        let mut table = TupleTable::default();
+        let n = 3 * CHUNK_LEN as u16;
+        for port in 0..n {
+            let k = key(port);
+            let hash = table.hash(k.client, k.server);
+            // Found from either side with the one hash.
+            assert_eq!(hash, table.hash(k.server, k.client));
+            *table.insert(hash, k, 0u32) = u32::from(port);
+        }
+        assert_eq!(table.len(), usize::from(n));
+        let k = key(7);
+        let hash = table.hash(k.client, k.server);
+        assert_eq!(table.remove(hash, &k), Some(7));
+        assert_eq!(table.get(hash, &k), None);
+        // The freed entry is reused, not a new one.
+        *table.insert(hash, k, 0) = 70;
+        assert_eq!(table.used, u32::from(n));
+        assert_eq!(table.get(hash, &k), Some(&70));
+
+        // Forget all but every hundredth: the table compacts and still finds them.
+        table.retain(|k, _| k.client.port() % 100 == 0);
+        table.shrink_when_sparse();
+        assert_eq!(table.chunks.len(), 1);
+        assert_eq!(table.len(), usize::from(n).div_ceil(100));
+        for port in (0..n).step_by(100) {
+            let k = key(port);
+            let hash = table.hash(k.client, k.server);
+            let mut value = table.get(hash, &k).copied();
+            if let Some(v) = table.get_mut(hash, &k) {
+                *v += 1;
+                value = value.map(|v| v + 1);
+            }
+            assert_eq!(value, Some(u32::from(port) + 1));
+        }
+        let mut keys: Vec<u16> = table.keys().map(|k| k.client.port()).collect();
+        keys.sort_unstable();
+        assert_eq!(keys, (0..n).step_by(100).collect::<Vec<_>>());
     }
 }

@@ -115,12 +115,18 @@ bytes_per_tuple=$(awk -v a="$analyze_rss" -v b="$dense_rss" -v la="$base_live" -
 
 # Where the time goes, when perf is there.
 profile=""
+threads=""
 if command -v perf >/dev/null; then
     echo "profiling analyze ..." >&2
     if perf record -q -F 499 -o "$work/perf.data" "$pawscope" analyze --json "$base" >/dev/null 2>&1; then
         profile=$(perf report -i "$work/perf.data" --no-children --percent-limit 2 --stdio 2>/dev/null |
             grep -E '^ +[0-9]' | head -15 | sed -E 's/^ +//; s/ +/ /g' |
             awk '{ pct=$1; $1=""; $2=""; $3=""; $4=""; sub(/^ +/, ""); printf "| %s | `%s` |\n", pct, $0 }')
+        # CPU per thread: the first is the reading thread (read, decode, NAT clocks), the
+        # others judge. Balanced threads mean both cores are busy.
+        threads=$(perf report -i "$work/perf.data" --sort pid --stdio 2>/dev/null |
+            grep -E '^ +[0-9]' | sed -E 's/^ +//; s/%//; s/:.*//' | sort -k2 -n |
+            awk '{ printf "%s%s %s%%", (NR > 1 ? ", " : ""), (NR == 1 ? "reading" : "judging"), $1 }')
     fi
 fi
 
@@ -174,10 +180,13 @@ size_mb=$(du -m "$base" | cut -f1)
     echo
     echo "The 2x longer capture peaks at $(awk -v a="$analyze_rss" -v b="$long_rss" 'BEGIN { printf "%+.1f", (b - a) * 100 / a }')% of the base's RSS."
     echo "Bytes per live tuple (RSS difference between dense and base over the difference in"
-    echo "peak live tuples; everything kept per connection, in both server-setting candidates): $bytes_per_tuple."
+    echo "peak live tuples; the tuple held once for both tcp_rfc1337 candidates, each keeping its"
+    echo "own counts, connect attempts and port usage): $bytes_per_tuple."
     if [[ -n $profile ]]; then
         echo
         echo "## Top costs in analyze (perf, self time)"
+        echo
+        echo "CPU samples per thread: $threads."
         echo
         echo "| share | symbol |"
         echo "|---|---|"

@@ -27,17 +27,19 @@ pawscope=$CARGO_TARGET_DIR/release/pawscope
 floor=$CARGO_TARGET_DIR/release/examples/floor
 
 common=(--hosts 254 --nat-addrs 127 --ports 1024-65535 --port-order random --seed 7)
-simulate() { # name rate duration
+simulate() { # name rate duration [more simulate options]
     local out=$work/$1.pcap
     if [[ ! -s $out ]]; then
         echo "simulating $1 ..." >&2
         "$pawscope" simulate -o "$out" --truth "$work/$1.truth.json" "${common[@]}" \
-            --rate "$2" --duration "$3" >&2
+            --rate "$2" --duration "$3" "${@:4}" >&2
     fi
 }
 simulate base 1000 1000
 simulate long 1000 2000
 simulate dense 2000 500
+# Recent Linux offsets timestamps per connection: a clock per connection.
+simulate perconn 1000 1000 --clock-offsets per-connection
 
 packets() { "$floor" "$1" | cut -d' ' -f1; }
 
@@ -110,6 +112,10 @@ dense_rss=$rss_mb
 base_live=$(json_field "$work/base.json" peak_live_tuples)
 long_live=$(json_field "$work/long.json" peak_live_tuples)
 dense_live=$(json_field "$work/dense.json" peak_live_tuples)
+measure "analyze (a clock per connection)" "$pawscope" analyze --json "$work/perconn.pcap"
+perconn_rss=$rss_mb
+"$pawscope" analyze --json "$work/perconn.pcap" >"$work/perconn.json"
+perconn_live=$(json_field "$work/perconn.json" peak_live_tuples)
 bytes_per_tuple=$(awk -v a="$analyze_rss" -v b="$dense_rss" -v la="$base_live" -v lb="$dense_live" \
     'BEGIN { printf "%.0f", (b - a) * 1048576 / (lb - la) }')
 
@@ -177,6 +183,7 @@ size_mb=$(du -m "$base" | cut -f1)
     echo "| base (1000 connects/s, 1000 s) | $base_packets | $base_live | $analyze_rss |"
     echo "| long (1000 connects/s, 2000 s) | $long_packets | $long_live | $long_rss |"
     echo "| dense (2000 connects/s, 500 s) | $(packets "$work/dense.pcap") | $dense_live | $dense_rss |"
+    echo "| perconn (as base, a timestamp clock per connection) | $(packets "$work/perconn.pcap") | $perconn_live | $perconn_rss |"
     echo
     echo "The 2x longer capture peaks at $(awk -v a="$analyze_rss" -v b="$long_rss" 'BEGIN { printf "%+.1f", (b - a) * 100 / a }')% of the base's RSS."
     echo "Bytes per live tuple (RSS difference between dense and base over the difference in"

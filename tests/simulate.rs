@@ -581,3 +581,56 @@ fn outputs_appear_whole_or_not_at_all() {
     assert!(!pcap.exists());
     assert_eq!(std::fs::read_dir(&dir).expect("read dir").count(), 2);
 }
+
+/// Recent Linux offsets each connection's timestamps: a clock per connection. `analyze`
+/// (no tables) counts the clocks that ended instead of keeping them; the counts equal the
+/// clocks the exported `nat_hosts` table (which keeps every clock, one row each) lists, and
+/// the server's counters are still predicted exactly.
+#[test]
+fn per_connection_clocks_are_counted_as_the_table_lists_them() {
+    let dir = scratch("per-connection");
+    let (pcap, truth) = simulate(
+        &dir,
+        "per-connection",
+        &[
+            "--clock-offsets",
+            "per-connection",
+            "--hosts",
+            "6",
+            "--nat-addrs",
+            "1",
+            "--ports",
+            "40000-40199",
+            "--rate",
+            "40",
+            "--duration",
+            "300",
+        ],
+    );
+    assert_eq!(truth["params"]["clock_offsets"], "per-connection");
+    let report = analyze_json(&pcap, &[]);
+    let failures = mismatches("per-connection", &report, &truth);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    // Each connection's TSval is unrelated to the last one on its tuple: PAWS rejects.
+    assert!(num(&report, "/verdicts/paws_reject") > 0);
+    let nat = &report["nat"][0];
+    assert_eq!(nat["clock_model"], "per_connection");
+    assert_eq!(nat["hosts_lower_bound"], 1);
+    let rows = common::export_json_rows(&pcap, "nat_hosts", &[]);
+    let listed = rows
+        .iter()
+        .filter(|row| row["address"] == nat["address"])
+        .count() as u64;
+    // About a clock per connection (a few land on another's line by chance): 12 000
+    // connections, far more than the few hundred of the last TIME_WAIT length.
+    assert!(listed > 10_000, "{listed} clocks listed");
+    assert_eq!(num(nat, "/clocks"), listed);
+    let measured = rows
+        .iter()
+        .filter(|row| row["address"] == nat["address"] && row["rate_hz"].is_number())
+        .count();
+    assert_eq!(
+        nat["clock_rates_hz"].as_array().map(Vec::len),
+        Some(measured)
+    );
+}

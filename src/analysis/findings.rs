@@ -233,7 +233,7 @@ pub fn findings(analysis: &Analysis) -> Vec<Finding> {
                 title: format!("{} hides at least {} hosts", address.source, address.hosts_lower_bound()),
                 evidence: vec![format!(
                     "{} distinct TCP timestamp clocks; {} segments went below the address's previous TSval",
-                    address.clocks.clocks.len(),
+                    address.clocks.clock_count(),
                     address.clocks.decreases
                 )],
                 advice: vec![ADVICE_NO_RECYCLE.into()],
@@ -244,8 +244,8 @@ pub fn findings(analysis: &Analysis) -> Vec<Finding> {
                 title: format!("TCP timestamps from {} are offset per connection", address.source),
                 evidence: vec![format!(
                     "{} clocks for {} connections: hosts cannot be counted from timestamps, and a reused tuple's new TSval is older than the last one about half the time",
-                    address.clocks.clocks.len(),
-                    address.clocks.clocks.iter().map(|c| u64::from(c.connections)).sum::<u64>()
+                    address.clocks.clock_count(),
+                    address.clocks.connections()
                 )],
                 advice: vec![],
             }),

@@ -142,7 +142,7 @@ pub fn timestamp_chart(analysis: &Analysis) -> Option<TimestampChart> {
     Some(TimestampChart {
         address: address.source.to_string(),
         server_address: address.destination.to_string(),
-        clocks: address.clocks.clocks.len(),
+        clocks: address.clocks.clock_count() as usize,
         per_connection: address.clocks.model() == crate::nat::ClockModel::PerConnection,
         points,
         start_ns,

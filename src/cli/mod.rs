@@ -113,6 +113,10 @@ struct SimulateArgs {
     /// Place the hosts' clock offsets within this many ticks of each other (default: random).
     #[arg(long, value_name = "TICKS", allow_hyphen_values = true)]
     clock_spread: Option<String>,
+    /// `per-host`: one timestamp offset per host; `per-connection`: a random offset per
+    /// connection, as recent Linux gives (every connection is a clock of its own).
+    #[arg(long, value_name = "per-host|per-connection", default_value = simulate::params_default::CLOCK_OFFSETS)]
+    clock_offsets: String,
     /// The server's kernel behaviour.
     #[arg(
         long,
@@ -556,6 +560,7 @@ fn simulate_command(args: SimulateArgs) -> ExitCode {
         timestamps: args.timestamps,
         clock_rates: args.clock_rates,
         clock_spread: args.clock_spread,
+        clock_offsets: args.clock_offsets,
         server: args.server,
         server_addr: args.server_addr,
         seed: args.seed,

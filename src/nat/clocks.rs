@@ -173,10 +173,39 @@ pub enum ClockModel {
     Unknown,
 }
 
+/// Clocks that ended (never measured, quiet past the window: no point can join them again),
+/// folded into counts. Recent Linux starts a clock per connection, so keeping every clock
+/// would make memory grow with the capture's connections.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RetiredClocks {
+    pub clocks: u64,
+    /// Of them, the ones that carried connections, and those that carried exactly one.
+    pub started: u64,
+    pub single_connection: u64,
+    pub connections: u64,
+}
+
+impl RetiredClocks {
+    fn add(&mut self, clock: &Clock) {
+        self.clocks += 1;
+        self.started += u64::from(clock.connections > 0);
+        self.single_connection += u64::from(clock.connections == 1);
+        self.connections += u64::from(clock.connections);
+    }
+}
+
 /// The clocks seen on one source address toward one destination address.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct AddressClocks {
+    /// The clocks still kept: all of them when tables are wanted (each is a row), else the
+    /// ones that have not ended.
     pub clocks: Vec<Clock>,
+    /// Ended clocks no longer kept (see [`AddressClocks::retiring`]).
+    pub retired: RetiredClocks,
+    /// Fold ended clocks into `retired` now and then.
+    retire: bool,
+    /// Clock count after the last retiring, to retire again once it has doubled.
+    kept_after_retiring: usize,
     pub segments_with_ts: u64,
     pub segments_without_ts: u64,
     pub syns: u64,
@@ -196,6 +225,57 @@ pub struct AddressClocks {
 const SCAN_CLOCKS: usize = 32;
 
 impl AddressClocks {
+    /// Clocks that end are folded into counts ([`RetiredClocks`]) rather than kept: memory
+    /// then follows the clocks that can still take points. Clock numbers are internal then
+    /// (they are renumbered as clocks retire); tables, which name clocks, keep them all.
+    pub fn retiring() -> Self {
+        AddressClocks {
+            retire: true,
+            ..AddressClocks::default()
+        }
+    }
+
+    /// Every clock seen, kept or retired.
+    pub fn clock_count(&self) -> u64 {
+        self.clocks.len() as u64 + self.retired.clocks
+    }
+
+    /// Connections started on the clocks, kept or retired.
+    pub fn connections(&self) -> u64 {
+        self.clocks
+            .iter()
+            .map(|c| u64::from(c.connections))
+            .sum::<u64>()
+            + self.retired.connections
+    }
+
+    /// Folds the clocks that ended by `now_ns` into `retired` once the kept clocks have
+    /// doubled since the last time (amortised: each clock is looked at a few times). The
+    /// others keep their order and are numbered 1.. again; the index is rebuilt.
+    fn retire_ended(&mut self, now_ns: i64, window_ns: i64) {
+        if !self.retire || self.clocks.len() < 2 * self.kept_after_retiring.max(SCAN_CLOCKS) {
+            return;
+        }
+        let mut kept = Vec::with_capacity(self.clocks.len());
+        for clock in self.clocks.drain(..) {
+            if clock.ended(now_ns, window_ns) {
+                self.retired.add(&clock);
+            } else {
+                kept.push(clock);
+            }
+        }
+        for (at, clock) in kept.iter_mut().enumerate() {
+            clock.id = at as u32 + 1;
+        }
+        self.clocks = kept;
+        self.kept_after_retiring = self.clocks.len();
+        // The previous point's clock number is only ever named in events, which tables keep.
+        if let Some(last) = self.last.as_mut() {
+            last.3 = 0;
+        }
+        self.index = None;
+    }
+
     /// Adds one segment's point (`syn_isn`: the ISN when it is a SYN); returns the clock it
     /// joined (none without a TSval) and the decrease it shows, if any.
     pub fn add(
@@ -227,6 +307,7 @@ impl AddressClocks {
             return (None, None);
         };
         self.segments_with_ts += 1;
+        self.retire_ended(ts_ns, window_ns);
         // Most addresses have a few clocks: the index is only built, and kept up, once an
         // address has more than a scan should look at.
         if self.index.is_none() && self.clocks.len() > scan_clocks {
@@ -248,7 +329,8 @@ impl AddressClocks {
                     measured += 1;
                     self.clocks[i].distance(ts_ns, tsval).map(|d| (d, i))
                 })
-                .min_by(|a, b| a.0.total_cmp(&b.0))
+                // The nearest; on a tie the earliest clock, however the candidates came.
+                .min_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)))
         };
         let nearest = match &self.index {
             None => nearest_of(&mut (0..self.clocks.len())),
@@ -301,11 +383,13 @@ impl AddressClocks {
     /// Whether clocks here stand for hosts or for connections: when (nearly) every clock
     /// carries a single connection and there are several, offsets are per connection.
     pub fn model(&self) -> ClockModel {
-        let started: Vec<&Clock> = self.clocks.iter().filter(|c| c.connections > 0).collect();
-        let single = started.iter().filter(|c| c.connections == 1).count();
-        if started.len() >= 3 && single * 10 >= started.len() * 9 {
+        let kept_started = self.clocks.iter().filter(|c| c.connections > 0);
+        let started = kept_started.clone().count() as u64 + self.retired.started;
+        let single = kept_started.clone().filter(|c| c.connections == 1).count() as u64
+            + self.retired.single_connection;
+        if started >= 3 && single * 10 >= started * 9 {
             ClockModel::PerConnection
-        } else if started.iter().any(|c| c.connections >= 2) {
+        } else if started > single {
             // A clock that carried several connections is a host's, not a connection's.
             ClockModel::PerHost
         } else {
@@ -317,8 +401,8 @@ impl AddressClocks {
     /// number of clocks, or 1 when clocks are per connection (or unknown).
     pub fn hosts_lower_bound(&self) -> usize {
         match self.model() {
-            ClockModel::PerHost => self.clocks.len(),
-            ClockModel::PerConnection | ClockModel::Unknown => usize::from(!self.clocks.is_empty()),
+            ClockModel::PerHost => self.clock_count() as usize,
+            ClockModel::PerConnection | ClockModel::Unknown => usize::from(self.clock_count() > 0),
         }
     }
 }
@@ -421,41 +505,7 @@ mod tests {
     /// picks.
     #[test]
     fn the_index_finds_the_clock_a_scan_of_every_clock_finds() {
-        let mut rng = 0x2545_f491_4f6c_dd1d_u64;
-        let mut next = move || {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            rng
-        };
-        let mut points: Vec<(i64, u16, u32, Option<u32>)> = Vec::new();
-        for conn in 0..4000i64 {
-            let t = conn * 50 * MS;
-            let offset = next() as u32;
-            let port = 40000 + (conn % 20000) as u16;
-            for k in 0..4i64 {
-                let tsval = offset.wrapping_add(k as u32);
-                points.push((t + k * MS, port, tsval, (k == 0).then_some(conn as u32)));
-            }
-        }
-        // Hosts at 1000, 250 and 600 Hz (600 matches no standard rate), busy for 10 s, quiet
-        // for 90 s, busy again.
-        for (h, rate) in [(0u32, 1000.0), (1, 250.0), (2, 600.0)] {
-            let offset = next() as u32;
-            for burst in [0i64, 100] {
-                for k in 0..200i64 {
-                    let t = (burst * 1000 + k * 50) * MS + i64::from(h);
-                    let tsval = offset.wrapping_add((rate * t as f64 / 1e9) as u32);
-                    points.push((
-                        t,
-                        30000 + h as u16,
-                        tsval,
-                        (k % 20 == 0).then_some(k as u32),
-                    ));
-                }
-            }
-        }
-        points.sort_by_key(|p| p.0);
+        let points = per_connection_clocks_and_quiet_hosts();
         let (mut scan, mut indexed) = (AddressClocks::default(), AddressClocks::default());
         for &(t, port, tsval, syn) in &points {
             let a = scan.add_scanning_up_to(t, port, Some(tsval), syn, WINDOW, usize::MAX);
@@ -479,6 +529,92 @@ mod tests {
             );
         }
         assert!(indexed.distances_measured * 50 < scan.distances_measured);
+    }
+
+    #[test]
+    fn retiring_ended_clocks_keeps_few_and_counts_the_same() {
+        let points = per_connection_clocks_and_quiet_hosts();
+        let (mut all, mut retiring) = (AddressClocks::default(), AddressClocks::retiring());
+        for &(t, port, tsval, syn) in &points {
+            let (_, a) = all.add(t, port, Some(tsval), syn, WINDOW);
+            let (_, b) = retiring.add(t, port, Some(tsval), syn, WINDOW);
+            // Clock numbers differ (retiring renumbers); the decreases do not.
+            let seen = |d: Option<TsDecrease>| d.map(|d| (d.ts_ns, d.tsval, d.previous_tsval));
+            assert_eq!(seen(a), seen(b), "point at {t} ns");
+        }
+        assert_eq!(retiring.clock_count(), all.clock_count());
+        assert_eq!(retiring.connections(), all.connections());
+        assert_eq!(retiring.model(), all.model());
+        assert_eq!(retiring.model(), ClockModel::PerConnection);
+        assert_eq!(retiring.hosts_lower_bound(), all.hosts_lower_bound());
+        assert_eq!(
+            (retiring.decreases, retiring.syn_decreases),
+            (all.decreases, all.syn_decreases)
+        );
+        // A clock per connection for 200 s, of which only those of the last 60 s (and the
+        // measured hosts) can take points: those are what stays, give or take the doubling
+        // between two retirings.
+        assert!(all.clocks.len() >= 4000);
+        let end = points.last().map_or(0, |p| p.0);
+        let live = all.clocks.iter().filter(|c| !c.ended(end, WINDOW)).count();
+        assert!(retiring.retired.clocks > 0);
+        assert!(
+            retiring.clocks.len() < 2 * live + 2 * SCAN_CLOCKS,
+            "{} kept, {live} live of {}",
+            retiring.clocks.len(),
+            all.clocks.len()
+        );
+        let measured = |c: &AddressClocks| {
+            let mut rates: Vec<(u64, u64)> = c
+                .clocks
+                .iter()
+                .filter_map(|k| k.rate_hz.map(|r| (r.to_bits(), k.segments)))
+                .collect();
+            rates.sort_unstable();
+            rates
+        };
+        // Measured clocks never end: the hosts are all kept, with every point.
+        assert_eq!(measured(&retiring), measured(&all));
+    }
+
+    /// 4000 connections 50 ms apart, each on a clock of its own (4 points in 4 ms), and hosts
+    /// at 1000, 250 and 600 Hz (600 matches no standard rate), busy for 10 s, quiet for 90 s,
+    /// busy again; in time order.
+    fn per_connection_clocks_and_quiet_hosts() -> Vec<(i64, u16, u32, Option<u32>)> {
+        let mut rng = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        let mut points: Vec<(i64, u16, u32, Option<u32>)> = Vec::new();
+        for conn in 0..4000i64 {
+            let t = conn * 50 * MS;
+            let offset = next() as u32;
+            let port = 40000 + (conn % 20000) as u16;
+            for k in 0..4i64 {
+                let tsval = offset.wrapping_add(k as u32);
+                points.push((t + k * MS, port, tsval, (k == 0).then_some(conn as u32)));
+            }
+        }
+        for (h, rate) in [(0u32, 1000.0), (1, 250.0), (2, 600.0)] {
+            let offset = next() as u32;
+            for burst in [0i64, 100] {
+                for k in 0..200i64 {
+                    let t = (burst * 1000 + k * 50) * MS + i64::from(h);
+                    let tsval = offset.wrapping_add((rate * t as f64 / 1e9) as u32);
+                    points.push((
+                        t,
+                        30000 + h as u16,
+                        tsval,
+                        (k % 20 == 0).then_some(k as u32),
+                    ));
+                }
+            }
+        }
+        points.sort_by_key(|p| p.0);
+        points
     }
 
     /// The reproducer of a blow-up found by fuzzing: 16 000 SYNs a millisecond apart from one

@@ -5,7 +5,7 @@
 mod clock_index;
 mod clocks;
 
-pub use clocks::{AddressClocks, Clock, ClockModel, TsDecrease};
+pub use clocks::{AddressClocks, Clock, ClockModel, RetiredClocks, TsDecrease};
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
@@ -70,13 +70,25 @@ impl NatClocks {
 
     pub fn on_segment(&mut self, seg: &Segment) {
         let key = (seg.src.ip(), seg.dst.ip());
-        let (clock, decrease) = self.pairs.entry(key).or_default().add(
-            seg.ts_ns,
-            seg.src.port(),
-            seg.tsval(),
-            seg.is_syn().then_some(seg.seq),
-            self.window_ns,
-        );
+        let keep_every_clock = self.events.is_some();
+        let (clock, decrease) = self
+            .pairs
+            .entry(key)
+            .or_insert_with(|| {
+                // Tables name every clock; otherwise ended ones are only counted.
+                if keep_every_clock {
+                    AddressClocks::default()
+                } else {
+                    AddressClocks::retiring()
+                }
+            })
+            .add(
+                seg.ts_ns,
+                seg.src.port(),
+                seg.tsval(),
+                seg.is_syn().then_some(seg.seq),
+                self.window_ns,
+            );
         if let (Some(map), Some(clock), true) = (self.syn_clocks.as_mut(), clock, seg.is_syn()) {
             map.insert((key.0, key.1, seg.seq), clock);
         }

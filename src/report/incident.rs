@@ -188,7 +188,7 @@ pub fn report_html(analysis: &Analysis, charts: &[ReportChart<'_>]) -> String {
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:?}</td><td>{}</td></tr>",
             a.source,
             a.destination,
-            a.clocks.clocks.len(),
+            a.clocks.clock_count(),
             a.clocks.model(),
             a.clocks.decreases
         );

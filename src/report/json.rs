@@ -92,11 +92,11 @@ struct NatAddress {
     /// offset: hosts cannot be counted from timestamps) or `unknown`.
     clock_model: &'static str,
     /// Distinct TCP timestamp clocks seen.
-    clocks: usize,
+    clocks: u64,
     /// At least this many hosts share the address, as far as timestamps tell.
     hosts_lower_bound: usize,
     /// Each clock's rate, when it was seen long enough to measure (null otherwise).
-    clock_rates_hz: Vec<Option<f64>>,
+    clock_rates_hz: Vec<f64>,
     syns: u64,
     segments_with_ts: u64,
     segments_without_ts: u64,
@@ -336,9 +336,9 @@ pub fn to_json(analysis: &Analysis) -> String {
                     ClockModel::PerConnection => "per_connection",
                     ClockModel::Unknown => "unknown",
                 },
-                clocks: a.clocks.clocks.len(),
+                clocks: a.clocks.clock_count(),
                 hosts_lower_bound: a.hosts_lower_bound(),
-                clock_rates_hz: a.clocks.clocks.iter().map(|c| c.rate_hz).collect(),
+                clock_rates_hz: a.clocks.clocks.iter().filter_map(|c| c.rate_hz).collect(),
                 syns: a.clocks.syns,
                 segments_with_ts: a.clocks.segments_with_ts,
                 segments_without_ts: a.clocks.segments_without_ts,

@@ -9,7 +9,7 @@ use std::io::Write;
 use std::net::SocketAddr;
 
 use super::hosts::{Host, Nat};
-use super::params::{Arrivals, CloseSide, Params};
+use super::params::{Arrivals, ClockOffsets, CloseSide, Params};
 use super::pcap::{ACK, FIN, Options, PSH, PcapWriter, RST, SYN, TcpPacket, WriteError};
 use super::rng::Rng;
 use super::server::{Server, SynReply};
@@ -83,6 +83,8 @@ struct Conn {
     server_isn: u32,
     /// Timestamps negotiated.
     ts: bool,
+    /// Added to the host's clock for this connection (per-connection offsets), else 0.
+    ts_offset: u32,
     /// The latest TSval each side sent (the other's TSecr).
     client_tsval: u32,
     server_tsval: u32,
@@ -292,6 +294,11 @@ impl<'a, W: Write> Engine<'a, W> {
             server_tsval: 0,
             client_ip_id: rng.next_u32() as u16,
             server_ip_id: rng.next_u32() as u16,
+            // Drawn last, and only when wanted: per-host captures keep their bytes.
+            ts_offset: match self.params.clock_offsets {
+                ClockOffsets::PerHost => 0,
+                ClockOffsets::PerConnection => rng.next_u32(),
+            },
         };
         self.conns.insert(id, conn);
         if let Some(h) = self.hosts.get_mut(host) {
@@ -411,7 +418,9 @@ impl<'a, W: Write> Engine<'a, W> {
         let Some((client, host)) = self.endpoints(&conn) else {
             return Ok(());
         };
-        let tsval = host.timestamps.then(|| host.tsval(now));
+        let tsval = host
+            .timestamps
+            .then(|| host.tsval(now).wrapping_add(conn.ts_offset));
         conn.client_ip_id = conn.client_ip_id.wrapping_add(1);
         let options = Options::syn(self.mss(), WINDOW_SCALE, tsval.map(|v| (v, 0)));
         self.emit(
@@ -535,7 +544,7 @@ impl<'a, W: Write> Engine<'a, W> {
             return Ok(());
         };
         let rtt = host.rtt_us;
-        let client_tsval = host.tsval(now);
+        let client_tsval = host.tsval(now).wrapping_add(c.ts_offset);
         let server_close = self.params.close == CloseSide::Server;
         let (cisn, sisn) = (c.isn, c.server_isn);
         let req = REQUEST.len() as u32;

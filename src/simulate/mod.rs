@@ -19,18 +19,19 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 pub use params::{
-    Arrivals, CloseSide, MAX_PACKETS, ParamError, Params, PortOrder, RawParams, ServerKind,
-    TimestampMode,
+    Arrivals, ClockOffsets, CloseSide, MAX_PACKETS, ParamError, Params, PortOrder, RawParams,
+    ServerKind, TimestampMode,
 };
 pub use truth::Truth;
 
 /// The command line's defaults, as text.
 pub mod params_default {
     pub use super::params::{
-        DEFAULT_ARRIVALS as ARRIVALS, DEFAULT_CLOCK_RATES as CLOCK_RATES, DEFAULT_CLOSE as CLOSE,
-        DEFAULT_DURATION as DURATION, DEFAULT_HOSTS as HOSTS, DEFAULT_NAT_ADDRS as NAT_ADDRS,
-        DEFAULT_PORT_ORDER as PORT_ORDER, DEFAULT_PORTS as PORTS, DEFAULT_RATE as RATE,
-        DEFAULT_SEED as SEED, DEFAULT_SERVER as SERVER, DEFAULT_SERVER_ADDR as SERVER_ADDR,
+        DEFAULT_ARRIVALS as ARRIVALS, DEFAULT_CLOCK_OFFSETS as CLOCK_OFFSETS,
+        DEFAULT_CLOCK_RATES as CLOCK_RATES, DEFAULT_CLOSE as CLOSE, DEFAULT_DURATION as DURATION,
+        DEFAULT_HOSTS as HOSTS, DEFAULT_NAT_ADDRS as NAT_ADDRS, DEFAULT_PORT_ORDER as PORT_ORDER,
+        DEFAULT_PORTS as PORTS, DEFAULT_RATE as RATE, DEFAULT_SEED as SEED,
+        DEFAULT_SERVER as SERVER, DEFAULT_SERVER_ADDR as SERVER_ADDR,
         DEFAULT_TIMESTAMPS as TIMESTAMPS,
     };
 }

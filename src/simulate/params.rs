@@ -16,6 +16,7 @@ pub const DEFAULT_RATE: &str = "10";
 pub const DEFAULT_DURATION: &str = "10";
 pub const DEFAULT_ARRIVALS: &str = "poisson";
 pub const DEFAULT_PORT_ORDER: &str = "lowest";
+pub const DEFAULT_CLOCK_OFFSETS: &str = "per-host";
 pub const DEFAULT_CLOSE: &str = "server";
 pub const DEFAULT_TIMESTAMPS: &str = "on";
 pub const DEFAULT_CLOCK_RATES: &str = "1000";
@@ -56,6 +57,25 @@ pub enum PortOrder {
     /// A free port chosen at random, as `iptables -j MASQUERADE --random-fully` does: reuse
     /// within TIME_WAIT becomes rare once the pool is large against the connect rate.
     Random,
+}
+
+/// How a host offsets its TCP timestamps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClockOffsets {
+    /// One offset per host (Linux 4.10 to 6.x: per address pair).
+    PerHost,
+    /// A random offset per connection, as recent Linux derives it from the whole 4-tuple:
+    /// every connection is a clock of its own.
+    PerConnection,
+}
+
+impl ClockOffsets {
+    pub fn name(self) -> &'static str {
+        match self {
+            ClockOffsets::PerHost => "per-host",
+            ClockOffsets::PerConnection => "per-connection",
+        }
+    }
 }
 
 impl PortOrder {
@@ -137,6 +157,7 @@ pub struct RawParams {
     pub timestamps: String,
     pub clock_rates: String,
     pub clock_spread: Option<String>,
+    pub clock_offsets: String,
     pub server: String,
     pub server_addr: String,
     pub seed: String,
@@ -156,6 +177,7 @@ impl Default for RawParams {
             timestamps: DEFAULT_TIMESTAMPS.into(),
             clock_rates: DEFAULT_CLOCK_RATES.into(),
             clock_spread: None,
+            clock_offsets: DEFAULT_CLOCK_OFFSETS.into(),
             server: DEFAULT_SERVER.into(),
             server_addr: DEFAULT_SERVER_ADDR.into(),
             seed: DEFAULT_SEED.into(),
@@ -182,6 +204,7 @@ pub struct Params {
     pub clock_rates: Vec<u32>,
     /// When set, the hosts' clock offsets lie within this many ticks of each other.
     pub clock_spread: Option<u32>,
+    pub clock_offsets: ClockOffsets,
     pub server: ServerKind,
     pub server_addr: SocketAddr,
     pub seed: u64,
@@ -310,6 +333,17 @@ impl Params {
             "random" => PortOrder::Random,
             other => return Err(bad("--port-order", other, "is not lowest or random")),
         };
+        let clock_offsets = match raw.clock_offsets.trim() {
+            "per-host" => ClockOffsets::PerHost,
+            "per-connection" => ClockOffsets::PerConnection,
+            other => {
+                return Err(bad(
+                    "--clock-offsets",
+                    other,
+                    "is not per-host or per-connection",
+                ));
+            }
+        };
         let rate = positive("--rate", &raw.rate, 1e6)?;
         let duration_secs = positive("--duration", &raw.duration, 1e8)?;
         let arrivals = match raw.arrivals.trim() {
@@ -360,6 +394,7 @@ impl Params {
             timestamps,
             clock_rates,
             clock_spread,
+            clock_offsets,
             server,
             server_addr,
             seed,

@@ -291,7 +291,10 @@ impl<'p, S: RecordSink> Tracker<'p, S> {
                 for (candidate, tuple) in copies.iter_mut().enumerate() {
                     ctx.as_candidate(candidate, |ctx| {
                         // This candidate's server forgot the tuple while another's still
-                        // holds it: for this one it begins anew.
+                        // holds it: for this one it begins anew, as first seen with this
+                        // segment. (A tracker of its own would not hold a tuple for a
+                        // segment that is neither SYN nor SYN-ACK and count it unoriented;
+                        // held together, the tuple stays, its state unknown.)
                         if tuple.retirable(seg.ts_ns, self.horizon_ns, ctx.policy()) {
                             ctx.forget(tuple, seg.ts_ns);
                             let state = first_state(&self.midstream, key, seg);

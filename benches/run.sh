@@ -114,6 +114,7 @@ long_live=$(json_field "$work/long.json" peak_live_tuples)
 dense_live=$(json_field "$work/dense.json" peak_live_tuples)
 measure "analyze (a clock per connection)" "$pawscope" analyze --json "$work/perconn.pcap"
 perconn_rss=$rss_mb
+perconn_secs=$secs
 "$pawscope" analyze --json "$work/perconn.pcap" >"$work/perconn.json"
 perconn_live=$(json_field "$work/perconn.json" peak_live_tuples)
 bytes_per_tuple=$(awk -v a="$analyze_rss" -v b="$dense_rss" -v la="$base_live" -v lb="$dense_live" \
@@ -156,6 +157,10 @@ size_mb=$(du -m "$base" | cut -f1)
     echo "| step | seconds | M packets/s | peak RSS MB | x floor | command |"
     echo "|---|---|---|---|---|---|"
     printf '%s\n' "${rows[@]}"
+    echo
+    echo "With a timestamp clock per connection (\`--clock-offsets per-connection\`, as recent Linux"
+    echo "clients send), analyze takes $perconn_secs s ($(awk -v s="$perconn_secs" -v f="$floor_secs" 'BEGIN { printf "%.2f", s / f }')x the floor): each point is matched"
+    echo "among the clocks of the last TIME_WAIT length through the clock index."
     echo
     if [[ -n $tshark_secs ]]; then
         echo "analyze is $(awk -v t="$tshark_secs" -v a="$analyze_secs" 'BEGIN { printf "%.1f", t / a }')x faster than \`tshark -z conv,tcp\`."

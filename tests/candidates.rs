@@ -7,7 +7,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{pawscope, repo_root};
+use common::{repo_root, simulated_nat_capture};
 use pawscope::capture::CaptureReader;
 use pawscope::flow::{FlowStats, IncarnationRecord, RecordSink, SynRecord, Tracker, TupleKey};
 use pawscope::packet::{Decoder, Segment};
@@ -169,31 +169,7 @@ fn simulated_nat_capture_judged_together_equals_each_alone() {
     // rejects whose challenge ACKs the clients answer with RSTs (judged apart), tuples reused
     // after TIME_WAIT (alike again) and tuples quiet long enough to be forgotten.
     let dir = scratch("sim");
-    let pcap = dir.join("capture.pcap");
-    let out = pawscope(&[
-        "simulate",
-        "-o",
-        pcap.to_str().unwrap(),
-        "--hosts",
-        "8",
-        "--nat-addrs",
-        "2",
-        "--ports",
-        "40000-40999",
-        "--port-order",
-        "random",
-        "--rate",
-        "25",
-        "--duration",
-        "400",
-        "--seed",
-        "11",
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (pcap, _) = simulated_nat_capture(&dir);
     let segments = segments(&pcap);
     let [off, on] = rfc1337_both_ways();
     let results = together_equals_alone([&off, &on], &segments);

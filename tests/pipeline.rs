@@ -7,7 +7,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{analysis_with_threads, analyze_json, pawscope, read_json};
+use common::{analysis_with_threads, analyze_json, pawscope, simulated_nat_capture};
 use pawscope::analysis::{Analysis, DEFAULT_PORT_RANGE};
 use pawscope::table::{TABLE_NAMES, Tables};
 
@@ -16,41 +16,6 @@ fn scratch(test: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("temp dir");
     dir
-}
-
-/// 25 connects/s for 400 s from 8 hosts behind 2 NAT addresses picking among 1000 ports at
-/// random: tuples are reused within TIME_WAIT (PAWS rejects) and after it, and many go quiet
-/// for longer than the 3 minutes after which they are forgotten.
-fn simulated_capture(dir: &Path) -> (PathBuf, serde_json::Value) {
-    let pcap = dir.join("capture.pcap");
-    let truth = dir.join("capture.truth.json");
-    let out = pawscope(&[
-        "simulate",
-        "-o",
-        pcap.to_str().unwrap(),
-        "--truth",
-        truth.to_str().unwrap(),
-        "--hosts",
-        "8",
-        "--nat-addrs",
-        "2",
-        "--ports",
-        "40000-40999",
-        "--port-order",
-        "random",
-        "--rate",
-        "25",
-        "--duration",
-        "400",
-        "--seed",
-        "11",
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (pcap, read_json(&truth))
 }
 
 fn analysis(pcap: &Path, threads: usize) -> Analysis {
@@ -65,7 +30,7 @@ fn tables(analysis: &Analysis) -> Tables {
 #[test]
 fn threaded_tracking_gives_the_reference_tables_exactly() {
     let dir = scratch("tables");
-    let (pcap, truth) = simulated_capture(&dir);
+    let (pcap, truth) = simulated_nat_capture(&dir);
     let packets = truth["packets"].as_u64().unwrap();
     assert!(
         (90_000..=130_000).contains(&packets),
@@ -117,7 +82,7 @@ fn threaded_tracking_gives_the_reference_tables_exactly() {
 #[test]
 fn the_threads_option_changes_nothing_in_the_report() {
     let dir = scratch("cli");
-    let (pcap, _) = simulated_capture(&dir);
+    let (pcap, _) = simulated_nat_capture(&dir);
     let one = analyze_json(&pcap, &["--threads", "1"]);
     let four = analyze_json(&pcap, &["--threads", "4"]);
     assert_eq!(one, four);

@@ -625,7 +625,7 @@ impl<'p, S: RecordSink> Context<'p, S> {
                     // Without the SYN-ACK in the capture, the client's ACK still shows the
                     // server's ISN.
                     let server_isn = handshake.server_isn.unwrap_or(seg.ack.wrapping_sub(1));
-                    let mut connection = Connection::establish(&handshake, server_isn, seg.ts_ns);
+                    let connection = Connection::establish(&handshake, server_isn, seg.ts_ns);
                     self.stats.counters.passive_opens += 1;
                     tuple.incarnations += 1;
                     let recorded = tuple.incarnation.as_ref().is_some_and(|r| {
@@ -645,28 +645,32 @@ impl<'p, S: RecordSink> Context<'p, S> {
                         record.handshake_ns = Some(seg.ts_ns);
                         record.ts_negotiated = connection.ts_negotiated;
                     }
-                    let outcome = connection.on_client(
-                        seg,
-                        self.policy().time_wait_len_for(connection.ts_negotiated),
-                    );
-                    tuple.state = ServerState::Open(connection);
-                    if let Some(outcome) = outcome {
-                        self.end_incarnation(key, tuple, outcome, connection.closer(), seg.ts_ns);
-                    }
+                    self.on_open_client_segment(key, tuple, connection, seg);
                 }
             }
-            ServerState::Open(mut connection) => {
+            ServerState::Open(connection) => {
                 count_traffic(tuple, seg, Direction::ToServer);
-                let outcome = connection.on_client(
-                    seg,
-                    self.policy().time_wait_len_for(connection.ts_negotiated),
-                );
-                tuple.state = ServerState::Open(connection);
-                if let Some(outcome) = outcome {
-                    self.end_incarnation(key, tuple, outcome, connection.closer(), seg.ts_ns);
-                }
+                self.on_open_client_segment(key, tuple, connection, seg);
             }
             ServerState::Closed | ServerState::Unknown => {}
+        }
+    }
+
+    /// A client segment on an open connection; a close it completes ends the incarnation.
+    fn on_open_client_segment(
+        &mut self,
+        key: TupleKey,
+        tuple: &mut Tuple,
+        mut connection: Connection,
+        seg: &Segment,
+    ) {
+        let outcome = connection.on_client(
+            seg,
+            self.policy().time_wait_len_for(connection.ts_negotiated),
+        );
+        tuple.state = ServerState::Open(connection);
+        if let Some(outcome) = outcome {
+            self.end_incarnation(key, tuple, outcome, connection.closer(), seg.ts_ns);
         }
     }
 

@@ -232,3 +232,38 @@ pub fn analysis_with_threads(pcap: &Path, port_range: (u16, u16), threads: usize
     };
     analyze_files(&[pcap.to_path_buf()], &options).expect("analysis")
 }
+
+/// 25 connects/s for 400 s from 8 hosts behind 2 NAT addresses picking among 1000 ports at
+/// random: tuples are reused within TIME_WAIT (PAWS rejects) and after it, and many go quiet
+/// for longer than the 3 minutes after which they are forgotten.
+pub fn simulated_nat_capture(dir: &Path) -> (PathBuf, serde_json::Value) {
+    let pcap = dir.join("capture.pcap");
+    let truth = dir.join("capture.truth.json");
+    let out = pawscope(&[
+        "simulate",
+        "-o",
+        pcap.to_str().unwrap(),
+        "--truth",
+        truth.to_str().unwrap(),
+        "--hosts",
+        "8",
+        "--nat-addrs",
+        "2",
+        "--ports",
+        "40000-40999",
+        "--port-order",
+        "random",
+        "--rate",
+        "25",
+        "--duration",
+        "400",
+        "--seed",
+        "11",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (pcap, read_json(&truth))
+}

@@ -179,6 +179,7 @@ size_mb=$(du -m "$base" | cut -f1)
     fi
     target_row "export and report at most 3x the floor" "$(awk -v e="$export_secs" -v r="$report_secs" -v f="$floor_secs" 'BEGIN { printf "%.2fx, %.2fx", e / f, r / f }')" "$export_secs <= 3 * $floor_secs && $report_secs <= 3 * $floor_secs"
     target_row "analyze peak RSS at most 300 MB" "$analyze_rss MB" "$analyze_rss <= 300"
+    target_row "the same with a clock per connection" "$perconn_rss MB" "$perconn_rss <= 300"
     target_row "2x longer capture within 10% of that RSS" "$long_rss MB" "$long_rss <= 1.1 * $analyze_rss"
     echo
     echo "## Memory"

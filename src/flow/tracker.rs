@@ -327,7 +327,8 @@ impl<'p, S: RecordSink> Tracker<'p, S> {
     pub fn finish_each(mut self) -> Vec<(FlowStats, S)> {
         let end_ns = self.ctx.last_ts_ns.unwrap_or(0);
         let mut keys: Vec<TupleKey> = self.tuples.keys().copied().collect();
-        keys.sort();
+        // Keys are distinct: an unstable sort gives the same order without a scratch copy.
+        keys.sort_unstable();
         for key in keys {
             let hash = self.tuples.hash(key.client, key.server);
             match self.tuples.get_mut(hash, &key) {

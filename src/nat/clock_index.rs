@@ -12,6 +12,8 @@
 
 use std::collections::BTreeMap;
 
+use smallvec::SmallVec;
+
 use super::clocks::{CANDIDATE_RATES_HZ, Clock, STANDARD_RATES_HZ};
 use crate::fastmap::FastMap;
 
@@ -44,6 +46,11 @@ enum Filed {
     Ended,
 }
 
+/// The clocks filed in one cell. Cells are many and most hold one clock (with a clock per
+/// connection, hundreds of thousands of them): up to two are kept inline, without an
+/// allocation each.
+type CellIds = SmallVec<[u32; 2]>;
+
 /// The cells of one recent clock: one per slot it is filed under (at most every candidate
 /// rate), kept inline so filing a clock again allocates nothing.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -65,11 +72,11 @@ pub struct ClockIndex {
     window_ns: i64,
     /// Bucket width per slot, in ticks (a power of two, so buckets tile the 2^32 circle).
     width: [u64; SLOTS],
-    recent: FastMap<(u8, i64), Vec<u32>>,
+    recent: FastMap<(u8, i64), CellIds>,
     /// Clocks filed as recent, by slot (the slots worth looking in).
     recent_per_slot: [usize; SLOTS],
     recent_ids: Vec<u32>,
-    old: BTreeMap<(u8, u32), Vec<u32>>,
+    old: BTreeMap<(u8, u32), CellIds>,
     /// The earliest last point among the old clocks of each slot (bounds their tolerance).
     old_earliest_ns: [Option<i64>; SLOTS],
     odd: Vec<u32>,
@@ -146,7 +153,7 @@ impl ClockIndex {
             }
             Filed::Old(slot, intercept) => {
                 if let Some(ids) = self.old.get_mut(&(slot, intercept)) {
-                    ids.retain(|&i| i != id);
+                    ids.retain(|i| *i != id);
                     if ids.is_empty() {
                         self.old.remove(&(slot, intercept));
                     }
@@ -279,7 +286,7 @@ impl ClockIndex {
     }
 }
 
-fn remove_id(cells: &mut FastMap<(u8, i64), Vec<u32>>, cell: (u8, i64), id: u32) {
+fn remove_id(cells: &mut FastMap<(u8, i64), CellIds>, cell: (u8, i64), id: u32) {
     if let Some(ids) = cells.get_mut(&cell) {
         if let Some(at) = ids.iter().position(|&i| i == id) {
             ids.swap_remove(at);

@@ -59,9 +59,9 @@ pub struct AnalyzeOptions<'p> {
     /// Server settings a first pass over the capture inferred, which the candidates judge
     /// with.
     pub inferred_settings: BTreeMap<String, String>,
-    /// Above 1, each tracker (one per kernel policy) runs on a thread of its own, fed in batches while
-    /// this thread reads and decodes; 1 runs everything in this thread (the reference path
-    /// the threaded one must match exactly).
+    /// Above 1, each tracker (one per kernel policy) runs on a thread of its own, fed in
+    /// batches while this thread reads and decodes; 1 runs everything in this thread (the
+    /// reference path the threaded one must match exactly).
     pub threads: usize,
 }
 

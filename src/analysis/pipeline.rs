@@ -1,7 +1,7 @@
 //! Runs the trackers over the decoded segments: in the reading thread (the straightforward
-//! reference), or each tracker (one per kernel policy) on a thread of its own, fed batches of segments
-//! while the reading thread goes on reading and decoding. Both give the same trackers, segment
-//! for segment: every tracker sees every segment in capture order.
+//! reference), or each tracker (one per kernel policy) on a thread of its own, fed batches of
+//! segments while the reading thread goes on reading and decoding. Both give the same
+//! trackers, segment for segment: every tracker sees every segment in capture order.
 
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, sync_channel};

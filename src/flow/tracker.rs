@@ -331,15 +331,9 @@ impl<'p, S: RecordSink> Tracker<'p, S> {
         keys.sort_unstable();
         for key in keys {
             let hash = self.tuples.hash(key.client, key.server);
-            match self.tuples.get_mut(hash, &key) {
-                Some(Slot::Shared(tuple)) => self.ctx.end_capture(tuple, end_ns),
-                Some(Slot::Split(copies)) => {
-                    for (candidate, tuple) in copies.iter_mut().enumerate() {
-                        self.ctx
-                            .as_candidate(candidate, |ctx| ctx.end_capture(tuple, end_ns));
-                    }
-                }
-                None => {}
+            if let Some(slot) = self.tuples.get_mut(hash, &key) {
+                self.ctx
+                    .each_copy(slot, |ctx, tuple| ctx.end_capture(tuple, end_ns));
             }
         }
         let mut waiting: Vec<(SocketAddr, Vec<Parked>)> =
@@ -572,11 +566,17 @@ impl<'p, S: RecordSink> Context<'p, S> {
 
     /// Hands on what a slot about to be forgotten still holds, for each candidate.
     fn forget_slot(&mut self, slot: &mut Slot, now_ns: i64) {
+        self.each_copy(slot, |ctx, tuple| ctx.forget(tuple, now_ns));
+    }
+
+    /// Runs `f` on a shared tuple for every candidate, or on each copy of a split one as its
+    /// candidate.
+    fn each_copy(&mut self, slot: &mut Slot, mut f: impl FnMut(&mut Self, &mut Tuple)) {
         match slot {
-            Slot::Shared(tuple) => self.forget(tuple, now_ns),
+            Slot::Shared(tuple) => f(self, tuple),
             Slot::Split(copies) => {
                 for (candidate, tuple) in copies.iter_mut().enumerate() {
-                    self.as_candidate(candidate, |ctx| ctx.forget(tuple, now_ns));
+                    self.as_candidate(candidate, |ctx| f(ctx, tuple));
                 }
             }
         }

@@ -43,12 +43,13 @@ simulate perconn 1000 1000 --clock-offsets per-connection
 
 packets() { "$floor" "$1" | cut -d' ' -f1; }
 
-# measure LABEL CMD... : runs CMD (stdout discarded), sets $secs and $rss_mb.
+# measure LABEL CMD... : runs CMD, sets $secs and $rss_mb. Its stdout is discarded, or
+# kept in $measure_out when set (measure_out=FILE measure ...): the timed run's own output.
 measure() {
     local label=$1
     shift
     echo "timing $label ..." >&2
-    /usr/bin/time -f '%e %M' -o "$work/time.txt" "$@" >/dev/null 2>"$work/stderr.txt" || {
+    /usr/bin/time -f '%e %M' -o "$work/time.txt" "$@" >"${measure_out:-/dev/null}" 2>"$work/stderr.txt" || {
         echo "run.sh: $label failed:" >&2
         cat "$work/stderr.txt" >&2
         exit 1
@@ -73,7 +74,7 @@ measure floor "$floor" "$base"
 floor_secs=$secs
 row "floor (pcap-parser + etherparse)" "floor base.pcap" "$base_packets"
 
-measure analyze "$pawscope" analyze --json "$base"
+measure_out=$work/base.json measure analyze "$pawscope" analyze --json "$base"
 analyze_secs=$secs
 analyze_rss=$rss_mb
 row "pawscope analyze --json" "pawscope analyze --json base.pcap" "$base_packets"
@@ -101,21 +102,17 @@ fi
 
 # Memory against capture length and against live tuples.
 json_field() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$@"; }
-"$pawscope" analyze --json "$base" >"$work/base.json"
-measure "analyze (2x longer)" "$pawscope" analyze --json "$work/long.pcap"
+measure_out=$work/long.json measure "analyze (2x longer)" "$pawscope" analyze --json "$work/long.pcap"
 long_rss=$rss_mb
 long_packets=$(packets "$work/long.pcap")
-"$pawscope" analyze --json "$work/long.pcap" >"$work/long.json"
-measure "analyze (2x denser)" "$pawscope" analyze --json "$work/dense.pcap"
+measure_out=$work/dense.json measure "analyze (2x denser)" "$pawscope" analyze --json "$work/dense.pcap"
 dense_rss=$rss_mb
-"$pawscope" analyze --json "$work/dense.pcap" >"$work/dense.json"
 base_live=$(json_field "$work/base.json" peak_live_tuples)
 long_live=$(json_field "$work/long.json" peak_live_tuples)
 dense_live=$(json_field "$work/dense.json" peak_live_tuples)
-measure "analyze (a clock per connection)" "$pawscope" analyze --json "$work/perconn.pcap"
+measure_out=$work/perconn.json measure "analyze (a clock per connection)" "$pawscope" analyze --json "$work/perconn.pcap"
 perconn_rss=$rss_mb
 perconn_secs=$secs
-"$pawscope" analyze --json "$work/perconn.pcap" >"$work/perconn.json"
 perconn_live=$(json_field "$work/perconn.json" peak_live_tuples)
 bytes_per_tuple=$(awk -v a="$analyze_rss" -v b="$dense_rss" -v la="$base_live" -v lb="$dense_live" \
     'BEGIN { printf "%.0f", (b - a) * 1048576 / (lb - la) }')

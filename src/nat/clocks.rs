@@ -173,11 +173,12 @@ pub enum ClockModel {
     Unknown,
 }
 
-/// Clocks that ended (never measured, quiet past the window: no point can join them again),
-/// folded into counts. Recent Linux starts a clock per connection, so keeping every clock
-/// would make memory grow with the capture's connections.
+/// Counts over clocks: what is kept of clocks that ended (never measured, quiet past the
+/// window: no point can join them again), and what the model is judged on. Recent Linux
+/// starts a clock per connection, so keeping every clock would make memory grow with the
+/// capture's connections.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct RetiredClocks {
+pub struct ClockTally {
     pub clocks: u64,
     /// Of them, the ones that carried connections, and those that carried exactly one.
     pub started: u64,
@@ -185,7 +186,7 @@ pub struct RetiredClocks {
     pub connections: u64,
 }
 
-impl RetiredClocks {
+impl ClockTally {
     fn add(&mut self, clock: &Clock) {
         self.clocks += 1;
         self.started += u64::from(clock.connections > 0);
@@ -201,7 +202,7 @@ pub struct AddressClocks {
     /// ones that have not ended.
     pub clocks: Vec<Clock>,
     /// Ended clocks no longer kept (see [`AddressClocks::retiring`]).
-    pub retired: RetiredClocks,
+    pub retired: ClockTally,
     /// Fold ended clocks into `retired` now and then.
     retire: bool,
     /// Clock count after the last retiring, to retire again once it has doubled.
@@ -225,7 +226,7 @@ pub struct AddressClocks {
 const SCAN_CLOCKS: usize = 32;
 
 impl AddressClocks {
-    /// Clocks that end are folded into counts ([`RetiredClocks`]) rather than kept: memory
+    /// Clocks that end are folded into counts ([`ClockTally`]) rather than kept: memory
     /// then follows the clocks that can still take points. Clock numbers are internal then
     /// (they are renumbered as clocks retire); tables, which name clocks, keep them all.
     pub fn retiring() -> Self {
@@ -240,13 +241,18 @@ impl AddressClocks {
         self.clocks.len() as u64 + self.retired.clocks
     }
 
+    /// Counts over every clock seen, kept or retired.
+    pub fn tally(&self) -> ClockTally {
+        let mut tally = self.retired;
+        for clock in &self.clocks {
+            tally.add(clock);
+        }
+        tally
+    }
+
     /// Connections started on the clocks, kept or retired.
     pub fn connections(&self) -> u64 {
-        self.clocks
-            .iter()
-            .map(|c| u64::from(c.connections))
-            .sum::<u64>()
-            + self.retired.connections
+        self.tally().connections
     }
 
     /// Folds the clocks that ended by `now_ns` into `retired` once the kept clocks have
@@ -383,10 +389,11 @@ impl AddressClocks {
     /// Whether clocks here stand for hosts or for connections: when (nearly) every clock
     /// carries a single connection and there are several, offsets are per connection.
     pub fn model(&self) -> ClockModel {
-        let kept_started = self.clocks.iter().filter(|c| c.connections > 0);
-        let started = kept_started.clone().count() as u64 + self.retired.started;
-        let single = kept_started.clone().filter(|c| c.connections == 1).count() as u64
-            + self.retired.single_connection;
+        let ClockTally {
+            started,
+            single_connection: single,
+            ..
+        } = self.tally();
         if started >= 3 && single * 10 >= started * 9 {
             ClockModel::PerConnection
         } else if started > single {

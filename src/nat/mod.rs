@@ -5,7 +5,7 @@
 mod clock_index;
 mod clocks;
 
-pub use clocks::{AddressClocks, Clock, ClockModel, RetiredClocks, TsDecrease};
+pub use clocks::{AddressClocks, Clock, ClockModel, ClockTally, TsDecrease};
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;

@@ -156,11 +156,7 @@ fn tw_recycle_candidates_keep_their_own_peer_memory() {
 }
 
 fn scratch(test: &str) -> PathBuf {
-    let dir =
-        std::env::temp_dir().join(format!("pawscope-candidates-{}-{test}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
+    common::scratch_dir("candidates", test)
 }
 
 #[test]

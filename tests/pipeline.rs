@@ -12,10 +12,7 @@ use pawscope::analysis::{Analysis, DEFAULT_PORT_RANGE};
 use pawscope::table::{TABLE_NAMES, Tables};
 
 fn scratch(test: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("pawscope-pipeline-{}-{test}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
+    common::scratch_dir("pipeline", test)
 }
 
 fn analysis(pcap: &Path, threads: usize) -> Analysis {

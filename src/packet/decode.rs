@@ -9,6 +9,7 @@ use etherparse::{
 };
 
 use super::defrag::{Fragment, FragmentKey, HeaderDefrag};
+use super::fast;
 use super::link::{ETHERTYPE_PPPOE_SESSION, NetworkStart, network_start, pppoe_session_ip};
 use super::{Segment, SkipReason, TcpFlags, TcpOptions, Timestamp};
 use crate::capture::Frame;
@@ -40,6 +41,22 @@ impl Decoder {
     /// Decodes one frame into a TCP segment (or says why it is not one), noting which IP
     /// versions it carried.
     pub fn decode(&mut self, frame: &Frame<'_>) -> Decoded {
+        if let Some(ip) = fast::plain_tcp(frame.link, frame.data)
+            && let Ok(tcp) = TcpSlice::from_slice(ip.tcp)
+        {
+            let payload_len = tcp.payload().len();
+            return Decoded {
+                ipv4: ip.src.is_ipv4(),
+                ipv6: ip.src.is_ipv6(),
+                segment: segment_of(&tcp, ip.src, ip.dst, payload_len, frame.ts_ns),
+            };
+        }
+        self.decode_general(frame)
+    }
+
+    /// [`Decoder::decode`] without the fast path for plain IPv4/IPv6 TCP frames: every frame
+    /// through the general slicer. The reference the fast path is checked against.
+    pub fn decode_general(&mut self, frame: &Frame<'_>) -> Decoded {
         let mut decoded = Decoded {
             ipv4: false,
             ipv6: false,
@@ -95,7 +112,7 @@ impl Decoder {
                 .ok_or(SkipReason::IpFragment)?;
             let tcp = TcpSlice::from_slice(&whole.header).map_err(|_| SkipReason::Malformed)?;
             let payload_len = whole.datagram_len - whole.header.len();
-            return segment_of(&tcp, &net, payload_len, frame.ts_ns);
+            return segment_of(&tcp, net.src, net.dst, payload_len, frame.ts_ns);
         }
         let tcp = TcpSlice::from_slice(payload.payload).map_err(|_| {
             if payload.incomplete || payload.payload.len() < 20 {
@@ -114,20 +131,21 @@ impl Decoder {
         let payload_len = ip_payload_len
             .checked_sub(header_len)
             .ok_or(SkipReason::Malformed)?;
-        segment_of(&tcp, &net, payload_len, frame.ts_ns)
+        segment_of(&tcp, net.src, net.dst, payload_len, frame.ts_ns)
     }
 }
 
 fn segment_of(
     tcp: &TcpSlice<'_>,
-    net: &Network<'_, '_>,
+    src: IpAddr,
+    dst: IpAddr,
     payload_len: usize,
     ts_ns: i64,
 ) -> Result<Segment, SkipReason> {
     Ok(Segment {
         ts_ns,
-        src: SocketAddr::new(net.src, tcp.source_port()),
-        dst: SocketAddr::new(net.dst, tcp.destination_port()),
+        src: SocketAddr::new(src, tcp.source_port()),
+        dst: SocketAddr::new(dst, tcp.destination_port()),
         seq: tcp.sequence_number(),
         ack: tcp.acknowledgment_number(),
         flags: flags_of(tcp),

@@ -3,6 +3,7 @@
 
 mod decode;
 mod defrag;
+mod fast;
 mod link;
 mod segment;
 

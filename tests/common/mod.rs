@@ -11,6 +11,14 @@ use pawscope::policy::ServerPolicy;
 use pawscope::policy::linux::LinuxPolicy;
 use serde_json::Value;
 
+/// An empty scratch folder of its own for one test of one suite.
+pub fn scratch_dir(suite: &str, test: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("pawscope-{suite}-{}-{test}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }

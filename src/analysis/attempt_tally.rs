@@ -1,21 +1,48 @@
 //! Connect attempts counted as SYNs stream past (the `attempts` table without keeping its
 //! rows): how many connects the server let through, how many PAWS delayed, how many failed.
 
-use std::collections::hash_map::Entry;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use smallvec::SmallVec;
 
 use crate::fastmap::FastMap;
 
 use crate::flow::{SynRecord, Verdict};
 use crate::table::same_clock;
 
+/// A connect attempt whose SYNs may still arrive, as one candidate saw it. 32 bytes: the
+/// open attempts of the last minutes are the tally's memory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct OpenAttempt {
     first_ns: i64,
     last_ns: i64,
-    last_tsval: Option<u32>,
-    established_ns: Option<i64>,
-    rejected_syns: u32,
+    /// When a SYN of it was answered and the handshake completed; [`NOT_ESTABLISHED`] if not.
+    established_ns: i64,
+    last_tsval: u32,
+    has_tsval: bool,
+    /// A SYN of it was rejected by TIME_WAIT.
+    rejected: bool,
+    /// False in a slot whose candidate has no open attempt with this key.
+    open: bool,
+}
+
+const NOT_ESTABLISHED: i64 = i64::MAX;
+
+impl OpenAttempt {
+    const NONE: OpenAttempt = OpenAttempt {
+        first_ns: 0,
+        last_ns: 0,
+        established_ns: NOT_ESTABLISHED,
+        last_tsval: 0,
+        has_tsval: false,
+        rejected: false,
+        open: false,
+    };
+
+    fn last_tsval(&self) -> Option<u32> {
+        self.has_tsval.then_some(self.last_tsval)
+    }
 }
 
 /// What became of the connect attempts.
@@ -42,62 +69,121 @@ const ATTEMPT_QUIET_NS: i64 = 6 * 60 * 1_000_000_000;
 /// How often, in SYN time, quiet attempts are closed.
 const CLOSE_EVERY_NS: i64 = 30 * 1_000_000_000;
 
-#[derive(Debug, Clone, Default)]
-pub struct AttemptTally {
+/// Each candidate's open attempt with one key, by candidate.
+type Slots = SmallVec<[OpenAttempt; 2]>;
+
+/// The open attempts of every candidate of one tracker, in one map. The tracker hands a
+/// shared tuple's SYN record to each candidate in turn, so the second candidate finds the
+/// entry the first one just brought into cache: one cache miss per SYN instead of one per
+/// candidate, in a map of hundreds of thousands of attempts.
+#[derive(Debug, Default)]
+struct Store {
+    candidates: usize,
     /// (client address, server endpoint) pairs, numbered as first seen: a connect's key is
-    /// its pair's number and its ISN, 8 bytes instead of 56, for the hundreds of thousands
-    /// of attempts a busy capture keeps open.
+    /// its pair's number and its ISN, 8 bytes instead of 56.
     pairs: FastMap<(IpAddr, SocketAddr), u32>,
-    open: FastMap<(u32, u32), OpenAttempt>,
-    totals: AttemptTotals,
-    /// The latest SYN time seen, and when quiet attempts are next closed.
+    open: FastMap<(u32, u32), Slots>,
+    totals: Vec<AttemptTotals>,
+    /// The latest SYN time any candidate saw, and when quiet attempts are next closed.
     latest_ns: Option<i64>,
     next_close_ns: Option<i64>,
 }
 
+/// One candidate's connect attempts, counted as its SYN records stream past (the `attempts`
+/// table without keeping its rows). The candidates of one tracker share a store.
+#[derive(Debug)]
+pub struct AttemptTally {
+    store: Arc<Mutex<Store>>,
+    candidate: usize,
+}
+
+impl Default for AttemptTally {
+    /// A tally of its own, for one candidate.
+    fn default() -> Self {
+        let mut views = AttemptTally::for_candidates(1);
+        views.pop().expect("one view")
+    }
+}
+
 impl AttemptTally {
+    /// A store for `candidates` candidates, and each one's tally in it, in order.
+    pub fn for_candidates(candidates: usize) -> Vec<AttemptTally> {
+        let store = Arc::new(Mutex::new(Store {
+            candidates,
+            totals: vec![AttemptTotals::default(); candidates],
+            ..Store::default()
+        }));
+        (0..candidates)
+            .map(|candidate| AttemptTally {
+                store: Arc::clone(&store),
+                candidate,
+            })
+            .collect()
+    }
+
+    fn with_store<R>(&self, f: impl FnOnce(&mut Store) -> R) -> R {
+        // Only the tracker's thread uses the store; a poisoned lock means that thread
+        // panicked, and the panic is passed on anyway.
+        f(&mut self.store.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
     pub fn add(&mut self, syn: &SynRecord) {
+        let candidate = self.candidate;
+        self.with_store(|store| store.add(candidate, syn));
+    }
+
+    /// Closes this candidate's attempts still open and gives its totals.
+    pub fn finish(self) -> AttemptTotals {
+        let candidate = self.candidate;
+        self.with_store(|store| store.finish(candidate))
+    }
+}
+
+impl Store {
+    fn add(&mut self, candidate: usize, syn: &SynRecord) {
         self.close_quiet(syn.ts_ns);
         let next_pair = self.pairs.len() as u32;
         let pair = *self
             .pairs
             .entry((syn.tuple.client.ip(), syn.tuple.server))
             .or_insert(next_pair);
-        let key = (pair, syn.isn);
         let fresh = OpenAttempt {
             first_ns: syn.ts_ns,
             last_ns: syn.ts_ns,
-            last_tsval: syn.tsval,
-            established_ns: None,
-            rejected_syns: 0,
+            established_ns: NOT_ESTABLISHED,
+            last_tsval: syn.tsval.unwrap_or(0),
+            has_tsval: syn.tsval.is_some(),
+            rejected: false,
+            open: true,
         };
-        // One lookup: the SYN joins the open attempt with its ISN if on the same clock, or
-        // closes it and starts its own.
+        let candidates = self.candidates;
+        let slots = self
+            .open
+            .entry((pair, syn.isn))
+            .or_insert_with(|| smallvec::smallvec![OpenAttempt::NONE; candidates]);
+        let open = &mut slots[candidate];
+        // The SYN joins the open attempt with its ISN if on the same clock, or closes it
+        // and starts its own.
         let mut done = None;
-        let open = match self.open.entry(key) {
-            Entry::Occupied(entry) => {
-                let open = entry.into_mut();
-                if !same_clock((open.last_ns, open.last_tsval), (syn.ts_ns, syn.tsval)) {
-                    done = Some(std::mem::replace(open, fresh));
-                }
-                open
-            }
-            Entry::Vacant(entry) => entry.insert(fresh),
-        };
+        if !open.open {
+            *open = fresh;
+        } else if !same_clock((open.last_ns, open.last_tsval()), (syn.ts_ns, syn.tsval)) {
+            done = Some(std::mem::replace(open, fresh));
+        }
         // SYNs may arrive out of time order (each waits for its own reply window).
         open.first_ns = open.first_ns.min(syn.ts_ns);
         if syn.ts_ns >= open.last_ns {
             open.last_ns = syn.ts_ns;
-            open.last_tsval = syn.tsval.or(open.last_tsval);
+            if let Some(tsval) = syn.tsval {
+                (open.last_tsval, open.has_tsval) = (tsval, true);
+            }
         }
         if let Some(at) = syn.established_ns {
-            open.established_ns = Some(open.established_ns.map_or(at, |t| t.min(at)));
+            open.established_ns = open.established_ns.min(at);
         }
-        if matches!(syn.verdict, Verdict::PawsReject | Verdict::SeqReject) {
-            open.rejected_syns += 1;
-        }
+        open.rejected |= matches!(syn.verdict, Verdict::PawsReject | Verdict::SeqReject);
         if let Some(done) = done {
-            self.close(done);
+            close(&mut self.totals[candidate], done);
         }
     }
 
@@ -113,44 +199,152 @@ impl AttemptTally {
         }
         *due = latest + CLOSE_EVERY_NS;
         let cutoff = latest.saturating_sub(ATTEMPT_QUIET_NS);
-        let mut quiet = Vec::new();
-        self.open.retain(|_, attempt| {
-            let keep = attempt.last_ns >= cutoff;
-            if !keep {
-                quiet.push(*attempt);
-            }
-            keep
-        });
-        for attempt in quiet {
-            self.close(attempt);
-        }
-    }
-
-    fn close(&mut self, attempt: OpenAttempt) {
         let totals = &mut self.totals;
-        totals.attempts += 1;
-        match attempt.established_ns {
-            Some(at) => {
-                totals.established += 1;
-                if attempt.rejected_syns > 0 {
-                    let delay = at - attempt.first_ns;
-                    totals.delayed += 1;
-                    totals.delay_total_ns += delay;
-                    totals.delay_max_ns = totals.delay_max_ns.max(delay);
+        self.open.retain(|_, slots| {
+            let mut any_open = false;
+            for (candidate, attempt) in slots.iter_mut().enumerate() {
+                if attempt.open && attempt.last_ns < cutoff {
+                    close(&mut totals[candidate], *attempt);
+                    attempt.open = false;
                 }
+                any_open |= attempt.open;
             }
-            None => {
-                totals.failed += 1;
-                totals.failed_after_reject += u64::from(attempt.rejected_syns > 0);
+            any_open
+        });
+    }
+
+    fn finish(&mut self, candidate: usize) -> AttemptTotals {
+        let totals = &mut self.totals[candidate];
+        for slots in self.open.values_mut() {
+            let attempt = &mut slots[candidate];
+            if attempt.open {
+                close(totals, *attempt);
+                attempt.open = false;
             }
+        }
+        *totals
+    }
+}
+
+fn close(totals: &mut AttemptTotals, attempt: OpenAttempt) {
+    totals.attempts += 1;
+    if attempt.established_ns == NOT_ESTABLISHED {
+        totals.failed += 1;
+        totals.failed_after_reject += u64::from(attempt.rejected);
+        return;
+    }
+    totals.established += 1;
+    if attempt.rejected {
+        let delay = attempt.established_ns - attempt.first_ns;
+        totals.delayed += 1;
+        totals.delay_total_ns += delay;
+        totals.delay_max_ns = totals.delay_max_ns.max(delay);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flow::{FoundState, ObservedReply, TupleKey};
+
+    const SECOND: i64 = 1_000_000_000;
+
+    fn syn(at_ns: i64, client: u8, isn: u32, tsval: u32) -> SynRecord {
+        SynRecord {
+            ts_ns: at_ns,
+            tuple: TupleKey {
+                client: SocketAddr::new([203, 0, 113, client].into(), 40000),
+                server: "198.51.100.10:80".parse().unwrap(),
+            },
+            isn,
+            tsval: Some(tsval),
+            retransmission: 0,
+            found: FoundState::Listen,
+            verdict: Verdict::Accepted,
+            reason: "",
+            predicted_reply: ObservedReply::SynAck,
+            expected_server_isn: None,
+            reply: ObservedReply::SynAck,
+            reply_delay_ns: None,
+            reply_server_isn: None,
+            established_ns: None,
+            reuse: None,
+            listener_pending: false,
+            rests_on: None,
+            assumption_unsupported: false,
         }
     }
 
-    pub fn finish(mut self) -> AttemptTotals {
-        let open: Vec<OpenAttempt> = self.open.drain().map(|(_, a)| a).collect();
-        for attempt in open {
-            self.close(attempt);
+    /// Two candidates' record streams over 20 minutes: few ISNs, so SYNs join attempts, meet
+    /// other clocks and go quiet; the second candidate rejects some SYNs the first accepts and
+    /// misses some records altogether.
+    fn streams() -> Vec<(SynRecord, Option<SynRecord>)> {
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = move |n: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state % n
+        };
+        (0..20_000)
+            .map(|i| {
+                let at = i * 60 * SECOND / 1000 + next(2 * SECOND as u64) as i64;
+                let clock = next(3) as u32 * 50_000_000;
+                // Half the ISNs recur (SYNs join attempts), half are seen once (they go quiet).
+                let isn = if next(2) == 0 {
+                    next(40) as u32
+                } else {
+                    1000 + i as u32
+                };
+                let mut first = syn(at, next(4) as u8, isn, clock + (at / 1_000_000) as u32);
+                if next(3) > 0 {
+                    first.established_ns = Some(at + next(SECOND as u64) as i64);
+                }
+                if next(5) == 0 {
+                    first.verdict = Verdict::PawsReject;
+                }
+                let second = match next(10) {
+                    0 => None,
+                    1 | 2 => Some(SynRecord {
+                        verdict: Verdict::SeqReject,
+                        established_ns: None,
+                        ..first
+                    }),
+                    _ => Some(first),
+                };
+                (first, second)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn candidates_sharing_a_store_count_as_each_alone() {
+        let [mut first, mut second]: [AttemptTally; 2] =
+            AttemptTally::for_candidates(2).try_into().unwrap();
+        let (mut first_alone, mut second_alone) =
+            (AttemptTally::default(), AttemptTally::default());
+        for (a, b) in streams() {
+            first.add(&a);
+            first_alone.add(&a);
+            if let Some(b) = b {
+                second.add(&b);
+                second_alone.add(&b);
+            }
         }
-        self.totals
+        let (first, second) = (first.finish(), second.finish());
+        assert_eq!(first, first_alone.finish());
+        assert_eq!(second, second_alone.finish());
+        assert_ne!(first, second);
+        for totals in [first, second] {
+            assert!(
+                totals.attempts > 1000 && totals.attempts < 20_000,
+                "{totals:?}"
+            );
+            assert!(
+                totals.delayed > 0 && totals.failed_after_reject > 0,
+                "{totals:?}"
+            );
+            assert_eq!(totals.attempts, totals.established + totals.failed);
+        }
     }
 }

@@ -9,7 +9,7 @@ mod settings;
 mod summary;
 mod whatif;
 
-pub use attempt_tally::AttemptTotals;
+pub use attempt_tally::{AttemptTally, AttemptTotals};
 pub use file_summary::{FileSummary, summarize_file};
 pub use findings::{Finding, Severity, findings, findings_text};
 pub use ports::{ClientPorts, DEFAULT_PORT_RANGE, PortUsage, port_occupancy};
@@ -87,7 +87,7 @@ impl Default for AnalyzeOptions<'_> {
 }
 
 /// What each tracker feeds: the summary, and every record when tables are wanted.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct AnalysisSink {
     pub summary: SynSummary,
     /// Every record, for tables: kept once for the candidates judged together.
@@ -139,7 +139,7 @@ pub struct CaptureSummary {
 }
 
 /// Everything an analysis found.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Analysis {
     pub policy_name: &'static str,
     /// The server settings the verdicts assume, e.g. `tcp_rfc1337=0`.
@@ -202,8 +202,9 @@ pub fn judge_files(
                 .then(|| SharedRecords::for_candidates(alike.len()))
                 .into_iter()
                 .flatten();
-            let mut sinks = alike.iter().map(|_| AnalysisSink {
-                summary: SynSummary::new(options.keep_rejected),
+            let attempts = AttemptTally::for_candidates(alike.len());
+            let mut sinks = attempts.into_iter().map(|attempts| AnalysisSink {
+                summary: SynSummary::with_attempts(options.keep_rejected, attempts),
                 records: records.next(),
                 ports: PortUsage::new(options.port_range),
                 client_time_wait_ns: options.client_time_wait_ns,

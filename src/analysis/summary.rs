@@ -48,7 +48,7 @@ impl Agreement {
 }
 
 /// The SYN sink the `analyze` command uses.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct SynSummary {
     pub verdicts: VerdictCounts,
     pub replies: ReplyCounts,
@@ -74,8 +74,15 @@ pub struct SynSummary {
 
 impl SynSummary {
     pub fn new(keep_rejected: usize) -> Self {
+        SynSummary::with_attempts(keep_rejected, AttemptTally::default())
+    }
+
+    /// A summary counting attempts in a tally it shares with the other candidates of its
+    /// tracker ([`AttemptTally::for_candidates`]).
+    pub fn with_attempts(keep_rejected: usize, attempts: AttemptTally) -> Self {
         SynSummary {
             keep_rejected,
+            attempts,
             ..SynSummary::default()
         }
     }

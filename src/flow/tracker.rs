@@ -246,9 +246,9 @@ impl<'p, S: RecordSink> Tracker<'p, S> {
         self.ctx.last_ts_ns = Some(self.ctx.last_ts_ns.map_or(seg.ts_ns, |t| t.max(seg.ts_ns)));
         self.sweep(seg.ts_ns);
         let hash = self.tuples.hash(seg.src, seg.dst);
-        let (key, direction, known) = loop {
+        let (key, direction, held_at) = loop {
             match self.orient(seg, hash) {
-                Orientation::Tuple(key, direction, known) => break (key, direction, known),
+                Orientation::Tuple(key, direction, at) => break (key, direction, at),
                 // Forgotten now rather than at the next sweep: when a tuple is forgotten
                 // does not depend on when sweeps happen to run.
                 Orientation::Stale(key) => self.forget(hash, key, seg.ts_ns),
@@ -259,23 +259,19 @@ impl<'p, S: RecordSink> Tracker<'p, S> {
                 }
             }
         };
-        if !known && self.tuples.len() >= self.max_tuples {
-            self.over_limit = true;
-            return;
-        }
-        if !known {
-            let live = self.tuples.len() as u64 + 1;
-            self.ctx.stats.peak_live_tuples = self.ctx.stats.peak_live_tuples.max(live);
-        }
-        let slot = if known {
-            let Some(slot) = self.tuples.get_mut(hash, &key) else {
-                return; // orient just found it
-            };
-            slot
-        } else {
-            let state = first_state(&self.midstream, key, seg);
-            self.tuples
-                .insert(hash, key, Slot::Shared(Tuple::new(state, seg.ts_ns)))
+        let slot = match held_at {
+            Some(at) => self.tuples.entry_mut(at).1,
+            None => {
+                if self.tuples.len() >= self.max_tuples {
+                    self.over_limit = true;
+                    return;
+                }
+                let live = self.tuples.len() as u64 + 1;
+                self.ctx.stats.peak_live_tuples = self.ctx.stats.peak_live_tuples.max(live);
+                let state = first_state(&self.midstream, key, seg);
+                self.tuples
+                    .insert(hash, key, Slot::Shared(Tuple::new(state, seg.ts_ns)))
+            }
         };
         let ctx = &mut self.ctx;
         if let Slot::Shared(tuple) = slot
@@ -415,33 +411,35 @@ impl<'p, S: RecordSink> Tracker<'p, S> {
             client: seg.dst,
             server: seg.src,
         };
-        let held = |key: &TupleKey| self.tuples.get(hash, key).map(|slot| !stale(slot));
         let forced = match self.server_override {
             Some(server) if seg.dst == server => Some((to_server, Direction::ToServer)),
             Some(server) if seg.src == server => Some((to_client, Direction::ToClient)),
             _ => None,
         };
         if let Some((key, direction)) = forced {
-            return match held(&key) {
-                Some(false) => Orientation::Stale(key),
-                known => Orientation::Tuple(key, direction, known.is_some()),
+            return match self.tuples.find(hash, &key) {
+                Some(at) if stale(self.tuples.entry(at).1) => Orientation::Stale(key),
+                at => Orientation::Tuple(key, direction, at),
             };
         }
-        for (key, direction) in [
-            (to_server, Direction::ToServer),
-            (to_client, Direction::ToClient),
-        ] {
-            match held(&key) {
-                Some(true) => return Orientation::Tuple(key, direction, true),
-                Some(false) => return Orientation::Stale(key),
-                None => {}
+        // A tuple is held one way round only: a segment either way finds it in one probe.
+        if let Some(at) = self.tuples.find_pair(hash, seg.src, seg.dst) {
+            let (&key, slot) = self.tuples.entry(at);
+            if stale(slot) {
+                return Orientation::Stale(key);
             }
+            let direction = if key == to_server {
+                Direction::ToServer
+            } else {
+                Direction::ToClient
+            };
+            return Orientation::Tuple(key, direction, Some(at));
         }
         if seg.is_syn() {
-            return Orientation::Tuple(to_server, Direction::ToServer, false);
+            return Orientation::Tuple(to_server, Direction::ToServer, None);
         }
         if seg.is_syn_ack() {
-            return Orientation::Tuple(to_client, Direction::ToClient, false);
+            return Orientation::Tuple(to_client, Direction::ToClient, None);
         }
         Orientation::Unknown
     }
@@ -449,8 +447,8 @@ impl<'p, S: RecordSink> Tracker<'p, S> {
 
 /// Where a segment belongs.
 enum Orientation {
-    /// The tuple, the segment's direction on it, and whether the tuple is held.
-    Tuple(TupleKey, Direction, bool),
+    /// The tuple, the segment's direction on it, and where the tuple is held (if it is).
+    Tuple(TupleKey, Direction, Option<u32>),
     /// A held tuple quiet for so long it must be forgotten first.
     Stale(TupleKey),
     /// Neither endpoint pair is held and the segment does not say who is the server.

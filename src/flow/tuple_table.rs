@@ -9,7 +9,7 @@
 //! the new one while growing. Indexes make the buckets cheap, and chunks never move.
 
 use std::hash::BuildHasher;
-use std::net::SocketAddr;
+use std::net::{SocketAddr, SocketAddrV4};
 
 use hashbrown::HashTable;
 
@@ -47,6 +47,14 @@ impl<V> Default for TupleTable<V> {
 }
 
 fn symmetric_hash(hasher: &foldhash::fast::RandomState, a: SocketAddr, b: SocketAddr) -> u64 {
+    // IPv4 endpoints packed into 48 bits each and the pair into one integer: a single hash
+    // step instead of one per address field.
+    if let (SocketAddr::V4(a), SocketAddr::V4(b)) = (a, b) {
+        let packed = |e: SocketAddrV4| u64::from(e.ip().to_bits()) << 16 | u64::from(e.port());
+        let (a, b) = (packed(a), packed(b));
+        let (low, high) = if a <= b { (a, b) } else { (b, a) };
+        return hasher.hash_one(u128::from(low) | u128::from(high) << 48);
+    }
     hasher.hash_one(unordered_pair(a, b))
 }
 
@@ -80,10 +88,37 @@ impl<V> TupleTable<V> {
         self.index.len()
     }
 
-    pub fn get(&self, hash: u64, key: &TupleKey) -> Option<&V> {
+    /// Where the tuple `key` is held.
+    pub fn find(&self, hash: u64, key: &TupleKey) -> Option<u32> {
         let chunks = &self.chunks;
-        let &at = self.index.find(hash, |&at| holds(chunks, at, key))?;
-        slot(chunks, at).as_ref().map(|(_, v)| v)
+        self.index.find(hash, |&at| holds(chunks, at, key)).copied()
+    }
+
+    /// Where the tuple between `a` and `b` is held, whichever of them is its client: one
+    /// probe finds it for a segment going either way.
+    pub fn find_pair(&self, hash: u64, a: SocketAddr, b: SocketAddr) -> Option<u32> {
+        let chunks = &self.chunks;
+        let between = |at: u32| {
+            slot(chunks, at).as_ref().is_some_and(|(k, _)| {
+                (k.client == a && k.server == b) || (k.client == b && k.server == a)
+            })
+        };
+        self.index.find(hash, |&at| between(at)).copied()
+    }
+
+    /// The tuple held at `at` (from [`TupleTable::find`] or [`TupleTable::find_pair`]).
+    pub fn entry(&self, at: u32) -> (&TupleKey, &V) {
+        match slot(&self.chunks, at) {
+            Some((k, v)) => (k, v),
+            None => panic!("entry {at} is not held"),
+        }
+    }
+
+    pub fn entry_mut(&mut self, at: u32) -> (&TupleKey, &mut V) {
+        match slot_mut(&mut self.chunks, at) {
+            Some((k, v)) => (k, v),
+            None => panic!("entry {at} is not held"),
+        }
     }
 
     pub fn get_mut(&mut self, hash: u64, key: &TupleKey) -> Option<&mut V> {
@@ -206,6 +241,10 @@ mod tests {
         }
     }
 
+    fn get<'t>(table: &'t TupleTable<u32>, hash: u64, key: &TupleKey) -> Option<&'t u32> {
+        table.find(hash, key).map(|at| table.entry(at).1)
+    }
+
     #[test]
     fn entries_are_found_reused_and_compacted() {
         let mut table = TupleTable::default();
@@ -221,11 +260,11 @@ mod tests {
         let k = key(7);
         let hash = table.hash(k.client, k.server);
         assert_eq!(table.remove(hash, &k), Some(7));
-        assert_eq!(table.get(hash, &k), None);
+        assert_eq!(get(&table, hash, &k), None);
         // The freed entry is reused, not a new one.
         *table.insert(hash, k, 0) = 70;
         assert_eq!(table.used, u32::from(n));
-        assert_eq!(table.get(hash, &k), Some(&70));
+        assert_eq!(get(&table, hash, &k), Some(&70));
 
         // Forget all but every hundredth: the table compacts and still finds them.
         table.retain(|k, _| k.client.port() % 100 == 0);
@@ -235,13 +274,28 @@ mod tests {
         for port in (0..n).step_by(100) {
             let k = key(port);
             let hash = table.hash(k.client, k.server);
-            let mut value = table.get(hash, &k).copied();
+            let mut value = get(&table, hash, &k).copied();
             if let Some(v) = table.get_mut(hash, &k) {
                 *v += 1;
                 value = value.map(|v| v + 1);
             }
             assert_eq!(value, Some(u32::from(port) + 1));
         }
+        // Found from the server's side too, one probe either way.
+        let k = key(300);
+        let hash = table.hash(k.server, k.client);
+        let at = table.find_pair(hash, k.server, k.client).expect("held");
+        assert_eq!(table.entry(at), (&k, &301));
+        assert_eq!(
+            table.find(
+                hash,
+                &TupleKey {
+                    client: k.server,
+                    server: k.client
+                }
+            ),
+            None
+        );
         let mut keys: Vec<u16> = table.keys().map(|k| k.client.port()).collect();
         keys.sort_unstable();
         assert_eq!(keys, (0..n).step_by(100).collect::<Vec<_>>());

@@ -52,10 +52,20 @@ pub fn track_in_line<'p>(
 }
 
 /// A batch of segments in capture order, with where each was read.
-#[derive(Default)]
 struct Batch {
     segments: Vec<Segment>,
     read_at: Vec<SegmentAt>,
+}
+
+impl Batch {
+    /// Room for a whole batch from the start: growing a vector of segments by doubling
+    /// copies each one several times over.
+    fn empty() -> Self {
+        Batch {
+            segments: Vec::with_capacity(BATCH_SEGMENTS),
+            read_at: Vec::with_capacity(BATCH_SEGMENTS),
+        }
+    }
 }
 
 /// Each tracker on its own thread; this thread reads, decodes and hands out batches.
@@ -71,10 +81,10 @@ pub fn track_in_threads<'p>(
             senders.push(sender);
             workers.push(scope.spawn(move || track_batches(tracker, receiver)));
         }
-        let mut batch = Batch::default();
+        let mut batch = Batch::empty();
         // A tracker that stopped (over its tuple limit) has dropped its receiver.
         let hand_out = |batch: &mut Batch| {
-            let full = Arc::new(std::mem::take(batch));
+            let full = Arc::new(std::mem::replace(batch, Batch::empty()));
             senders
                 .iter()
                 .all(|sender| sender.send(Arc::clone(&full)).is_ok())

@@ -2,7 +2,7 @@
 //! rows): how many connects the server let through, how many PAWS delayed, how many failed.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::ops::Range;
 
 use smallvec::SmallVec;
 
@@ -73,12 +73,13 @@ const CLOSE_EVERY_NS: i64 = 120 * 1_000_000_000;
 /// Each candidate's open attempt with one key, by candidate.
 type Slots = SmallVec<[OpenAttempt; 2]>;
 
-/// The open attempts of every candidate of one tracker, in one map. The tracker hands a
-/// shared tuple's SYN record to each candidate in turn, so the second candidate finds the
-/// entry the first one just brought into cache: one cache miss per SYN instead of one per
-/// candidate, in a map of hundreds of thousands of attempts.
+/// The connect attempts of every candidate of one tracker, counted as their SYN records
+/// stream past (the `attempts` table without keeping its rows). One map holds each open
+/// attempt with a slot per candidate: the tracker hands a shared tuple's SYN record to all
+/// its candidates at once, so one lookup serves them all in a map of hundreds of thousands
+/// of attempts.
 #[derive(Debug, Default)]
-struct Store {
+pub struct AttemptTally {
     candidates: usize,
     /// (client address, server endpoint) pairs, numbered as first seen: a connect's key is
     /// its pair's number and its ISN, 8 bytes instead of 56.
@@ -90,58 +91,18 @@ struct Store {
     next_close_ns: Option<i64>,
 }
 
-/// One candidate's connect attempts, counted as its SYN records stream past (the `attempts`
-/// table without keeping its rows). The candidates of one tracker share a store.
-#[derive(Debug)]
-pub struct AttemptTally {
-    store: Arc<Mutex<Store>>,
-    candidate: usize,
-}
-
-impl Default for AttemptTally {
-    /// A tally of its own, for one candidate.
-    fn default() -> Self {
-        let mut views = AttemptTally::for_candidates(1);
-        views.pop().expect("one view")
-    }
-}
-
 impl AttemptTally {
-    /// A store for `candidates` candidates, and each one's tally in it, in order.
-    pub fn for_candidates(candidates: usize) -> Vec<AttemptTally> {
-        let store = Arc::new(Mutex::new(Store {
+    /// A tally for `candidates` candidates, numbered from 0.
+    pub fn new(candidates: usize) -> Self {
+        AttemptTally {
             candidates,
             totals: vec![AttemptTotals::default(); candidates],
-            ..Store::default()
-        }));
-        (0..candidates)
-            .map(|candidate| AttemptTally {
-                store: Arc::clone(&store),
-                candidate,
-            })
-            .collect()
+            ..AttemptTally::default()
+        }
     }
 
-    fn with_store<R>(&self, f: impl FnOnce(&mut Store) -> R) -> R {
-        // Only the tracker's thread uses the store; a poisoned lock means that thread
-        // panicked, and the panic is passed on anyway.
-        f(&mut self.store.lock().unwrap_or_else(PoisonError::into_inner))
-    }
-
-    pub fn add(&mut self, syn: &SynRecord) {
-        let candidate = self.candidate;
-        self.with_store(|store| store.add(candidate, syn));
-    }
-
-    /// Closes this candidate's attempts still open and gives its totals.
-    pub fn finish(self) -> AttemptTotals {
-        let candidate = self.candidate;
-        self.with_store(|store| store.finish(candidate))
-    }
-}
-
-impl Store {
-    fn add(&mut self, candidate: usize, syn: &SynRecord) {
+    /// Counts a SYN record every candidate in `candidates` was handed.
+    pub fn add(&mut self, candidates: Range<usize>, syn: &SynRecord) {
         self.close_quiet(syn.ts_ns);
         let next_pair = self.pairs.len() as u32;
         let pair = *self
@@ -157,34 +118,32 @@ impl Store {
             rejected: false,
             open: true,
         };
-        let candidates = self.candidates;
+        let all = self.candidates;
         let slots = self
             .open
             .entry((pair, syn.isn))
-            .or_insert_with(|| smallvec::smallvec![OpenAttempt::NONE; candidates]);
-        let open = &mut slots[candidate];
-        // The SYN joins the open attempt with its ISN if on the same clock, or closes it
-        // and starts its own.
-        let mut done = None;
-        if !open.open {
-            *open = fresh;
-        } else if !same_clock((open.last_ns, open.last_tsval()), (syn.ts_ns, syn.tsval)) {
-            done = Some(std::mem::replace(open, fresh));
-        }
-        // SYNs may arrive out of time order (each waits for its own reply window).
-        open.first_ns = open.first_ns.min(syn.ts_ns);
-        if syn.ts_ns >= open.last_ns {
-            open.last_ns = syn.ts_ns;
-            if let Some(tsval) = syn.tsval {
-                (open.last_tsval, open.has_tsval) = (tsval, true);
+            .or_insert_with(|| smallvec::smallvec![OpenAttempt::NONE; all]);
+        for candidate in candidates {
+            let open = &mut slots[candidate];
+            // The SYN joins the open attempt with its ISN if on the same clock, or closes
+            // it and starts its own.
+            if !open.open {
+                *open = fresh;
+            } else if !same_clock((open.last_ns, open.last_tsval()), (syn.ts_ns, syn.tsval)) {
+                close(&mut self.totals[candidate], std::mem::replace(open, fresh));
             }
-        }
-        if let Some(at) = syn.established_ns {
-            open.established_ns = open.established_ns.min(at);
-        }
-        open.rejected |= matches!(syn.verdict, Verdict::PawsReject | Verdict::SeqReject);
-        if let Some(done) = done {
-            close(&mut self.totals[candidate], done);
+            // SYNs may arrive out of time order (each waits for its own reply window).
+            open.first_ns = open.first_ns.min(syn.ts_ns);
+            if syn.ts_ns >= open.last_ns {
+                open.last_ns = syn.ts_ns;
+                if let Some(tsval) = syn.tsval {
+                    (open.last_tsval, open.has_tsval) = (tsval, true);
+                }
+            }
+            if let Some(at) = syn.established_ns {
+                open.established_ns = open.established_ns.min(at);
+            }
+            open.rejected |= matches!(syn.verdict, Verdict::PawsReject | Verdict::SeqReject);
         }
     }
 
@@ -214,16 +173,16 @@ impl Store {
         });
     }
 
-    fn finish(&mut self, candidate: usize) -> AttemptTotals {
-        let totals = &mut self.totals[candidate];
-        for slots in self.open.values_mut() {
-            let attempt = &mut slots[candidate];
-            if attempt.open {
-                close(totals, *attempt);
-                attempt.open = false;
+    /// Closes the attempts still open and gives each candidate's totals, in order.
+    pub fn finish(mut self) -> Vec<AttemptTotals> {
+        for slots in self.open.values() {
+            for (candidate, attempt) in slots.iter().enumerate() {
+                if attempt.open {
+                    close(&mut self.totals[candidate], *attempt);
+                }
             }
         }
-        *totals
+        self.totals
     }
 }
 
@@ -319,22 +278,28 @@ mod tests {
     }
 
     #[test]
-    fn candidates_sharing_a_store_count_as_each_alone() {
-        let [mut first, mut second]: [AttemptTally; 2] =
-            AttemptTally::for_candidates(2).try_into().unwrap();
-        let (mut first_alone, mut second_alone) =
-            (AttemptTally::default(), AttemptTally::default());
+    fn candidates_sharing_a_tally_count_as_each_alone() {
+        let mut together = AttemptTally::new(2);
+        let (mut first_alone, mut second_alone) = (AttemptTally::new(1), AttemptTally::new(1));
         for (a, b) in streams() {
-            first.add(&a);
-            first_alone.add(&a);
+            match b {
+                // Handed to both at once, as the tracker does for a shared tuple.
+                Some(b) if b == a => together.add(0..2, &a),
+                _ => together.add(0..1, &a),
+            }
+            first_alone.add(0..1, &a);
             if let Some(b) = b {
-                second.add(&b);
-                second_alone.add(&b);
+                if b != a {
+                    together.add(1..2, &b);
+                }
+                second_alone.add(0..1, &b);
             }
         }
-        let (first, second) = (first.finish(), second.finish());
-        assert_eq!(first, first_alone.finish());
-        assert_eq!(second, second_alone.finish());
+        let [first, second] = together.finish()[..] else {
+            panic!("two candidates");
+        };
+        assert_eq!(first, first_alone.finish()[0]);
+        assert_eq!(second, second_alone.finish()[0]);
         assert_ne!(first, second);
         for totals in [first, second] {
             assert!(

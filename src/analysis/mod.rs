@@ -22,6 +22,7 @@ pub use whatif::{Comparison, Difference, PolicyOutcome, compare};
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::ops::Range;
 use std::path::PathBuf;
 
 use crate::capture::{CaptureError, CaptureReader, FileInfo, MergedCaptures};
@@ -93,6 +94,9 @@ pub struct AnalysisSink {
     /// Every record, for tables: kept once for the candidates judged together.
     pub records: Option<SharedRecords>,
     pub ports: PortUsage,
+    /// The connect attempts of every candidate of the tracker, in its first sink only (see
+    /// [`RecordSink::syn_to`]).
+    attempts: Option<AttemptTally>,
     client_time_wait_ns: i64,
 }
 
@@ -102,6 +106,17 @@ impl RecordSink for AnalysisSink {
             records.syn(syn);
         }
         self.summary.syn(syn);
+    }
+
+    /// Counts the record's connect attempt once for all its candidates, in the first sink's
+    /// tally, then hands the record to each candidate's sink.
+    fn syn_to(sinks: &mut [Self], candidates: Range<usize>, syn: SynRecord) {
+        if let Some(attempts) = sinks.first_mut().and_then(|first| first.attempts.as_mut()) {
+            attempts.add(candidates.clone(), &syn);
+        }
+        for sink in &mut sinks[candidates] {
+            sink.syn(syn);
+        }
     }
 
     fn port_taken(&mut self, tuple: TupleKey, syn_ns: i64) {
@@ -202,9 +217,10 @@ pub fn judge_files(
                 .then(|| SharedRecords::for_candidates(alike.len()))
                 .into_iter()
                 .flatten();
-            let attempts = AttemptTally::for_candidates(alike.len());
-            let mut sinks = attempts.into_iter().map(|attempts| AnalysisSink {
-                summary: SynSummary::with_attempts(options.keep_rejected, attempts),
+            let mut attempts = Some(AttemptTally::new(alike.len()));
+            let mut sinks = alike.iter().map(|_| AnalysisSink {
+                summary: SynSummary::new(options.keep_rejected),
+                attempts: attempts.take(),
                 records: records.next(),
                 ports: PortUsage::new(options.port_range),
                 client_time_wait_ns: options.client_time_wait_ns,
@@ -281,9 +297,16 @@ pub fn judge_files(
         .into_iter()
         .flat_map(|tracker| {
             let policies = tracker.policies().to_vec();
-            policies
-                .into_iter()
-                .zip(tracker.finish_each().into_iter().map(Some))
+            let mut results = tracker.finish_each();
+            if let Some(attempts) = results
+                .first_mut()
+                .and_then(|(_, first)| first.attempts.take())
+            {
+                for ((_, sink), totals) in results.iter_mut().zip(attempts.finish()) {
+                    sink.summary.attempt_totals = totals;
+                }
+            }
+            policies.into_iter().zip(results.into_iter().map(Some))
         })
         .collect();
     let mut analyses = Vec::with_capacity(groups.len());

@@ -1,6 +1,6 @@
 //! Aggregates judged SYNs: verdicts, observed replies, and how well they agree.
 
-use super::attempt_tally::{AttemptTally, AttemptTotals};
+use super::attempt_tally::AttemptTotals;
 use super::settings::RateLimitEvidence;
 use crate::fastmap::FastMap;
 use crate::flow::{FoundState, ObservedReply, RecordSink, SynRecord, TupleKey, Verdict};
@@ -60,7 +60,6 @@ pub struct SynSummary {
     pub rejects_by_tuple: FastMap<TupleKey, u64>,
     pub first_reject_ns: Option<i64>,
     pub last_reject_ns: Option<i64>,
-    attempts: AttemptTally,
     /// New SYNs reusing a tuple the server held in TIME_WAIT, and how many of them had a
     /// sequence number past its rcv_nxt: how the NAT reuses public ports.
     pub reuse_met_time_wait: u64,
@@ -68,29 +67,22 @@ pub struct SynSummary {
     /// Challenge-ACK spacing seen on TIME_WAIT sockets (net.ipv4.tcp_invalid_ratelimit).
     pub rate_limit: RateLimitEvidence,
     last_challenge: FastMap<TupleKey, (u32, u32, i64)>,
-    /// Set by `finish`.
+    /// Counted for all the candidates of a tracker at once (in [`super::AttemptTally`]) and
+    /// set when the tracker is done.
     pub attempt_totals: AttemptTotals,
 }
 
 impl SynSummary {
     pub fn new(keep_rejected: usize) -> Self {
-        SynSummary::with_attempts(keep_rejected, AttemptTally::default())
-    }
-
-    /// A summary counting attempts in a tally it shares with the other candidates of its
-    /// tracker ([`AttemptTally::for_candidates`]).
-    pub fn with_attempts(keep_rejected: usize, attempts: AttemptTally) -> Self {
         SynSummary {
             keep_rejected,
-            attempts,
             ..SynSummary::default()
         }
     }
 
-    /// Orders and trims the kept rejected SYNs, and closes the open attempts.
+    /// Orders and trims the kept rejected SYNs.
     pub fn finish(mut self) -> Self {
         self.trim_rejected();
-        self.attempt_totals = std::mem::take(&mut self.attempts).finish();
         self
     }
 
@@ -141,7 +133,6 @@ impl RecordSink for SynSummary {
             agreement.reply_not_as_predicted += 1;
         }
 
-        self.attempts.add(&syn);
         self.rate_limit.add(&syn, &mut self.last_challenge);
         if syn.reuse.is_some()
             && let FoundState::TimeWait { rcv_nxt, .. } = syn.found

@@ -1,6 +1,8 @@
 //! What pawscope records for every SYN: the server state it met, the verdict the policy
 //! predicts, and the reply the capture shows.
 
+use std::ops::Range;
+
 use super::TupleKey;
 use super::incarnation::{IncarnationRecord, TimeWaitHolder};
 
@@ -194,6 +196,18 @@ pub trait RecordSink {
     /// A connection's client port was taken at `syn_ns` (the server answered its SYN). Told
     /// as it happens, so that a connection open for hours is counted while it is open.
     fn port_taken(&mut self, _tuple: TupleKey, _syn_ns: i64) {}
+
+    /// Hands a SYN record to the sinks of `candidates` (indexes into `sinks`, one sink per
+    /// candidate a tracker judges under). Sinks that share work across candidates, one
+    /// lookup for every candidate a record holds for, override it.
+    fn syn_to(sinks: &mut [Self], candidates: Range<usize>, syn: SynRecord)
+    where
+        Self: Sized,
+    {
+        for sink in &mut sinks[candidates] {
+            sink.syn(syn);
+        }
+    }
 }
 
 impl RecordSink for Vec<SynRecord> {

@@ -492,9 +492,7 @@ impl<'p, S: RecordSink> Context<'p, S> {
     }
 
     fn emit_syn(&mut self, syn: SynRecord) {
-        for sink in &mut self.sinks[self.current.clone()] {
-            sink.syn(syn);
-        }
+        S::syn_to(&mut self.sinks, self.current.clone(), syn);
     }
 
     fn emit_incarnation(&mut self, incarnation: IncarnationRecord) {

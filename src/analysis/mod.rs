@@ -87,17 +87,46 @@ impl Default for AnalyzeOptions<'_> {
     }
 }
 
-/// What each tracker feeds: the summary, and every record when tables are wanted.
+/// What each tracker feeds, one per candidate: the summary, and every record when tables are
+/// wanted.
 #[derive(Debug)]
 pub struct AnalysisSink {
     pub summary: SynSummary,
     /// Every record, for tables: kept once for the candidates judged together.
     pub records: Option<SharedRecords>,
-    pub ports: PortUsage,
-    /// The connect attempts of every candidate of the tracker, in its first sink only (see
-    /// [`RecordSink::syn_to`]).
-    attempts: Option<AttemptTally>,
+    /// What the tracker's candidates count together, in its first sink only: the tracker
+    /// hands a record to all the candidates it holds for at once ([`RecordSink::syn_to`]),
+    /// and one lookup in these maps serves them all.
+    together: Option<CountedTogether>,
+    /// This candidate's client ports, once the tracker is done.
+    pub client_ports: Vec<ClientPorts>,
+}
+
+#[derive(Debug)]
+struct CountedTogether {
+    attempts: AttemptTally,
+    ports: PortUsage,
     client_time_wait_ns: i64,
+}
+
+impl AnalysisSink {
+    fn together(sinks: &mut [Self]) -> Option<&mut CountedTogether> {
+        sinks.first_mut().and_then(|first| first.together.as_mut())
+    }
+
+    /// Ends what a tracker's candidates counted together: each one's attempt totals and
+    /// client ports, into its own sink.
+    fn finish_together(sinks: &mut [&mut AnalysisSink], client_time_wait_ns: i64) {
+        let Some(together) = sinks.first_mut().and_then(|first| first.together.take()) else {
+            return;
+        };
+        let attempts = together.attempts.finish();
+        let ports = together.ports.finish(client_time_wait_ns);
+        for ((sink, totals), ports) in sinks.iter_mut().zip(attempts).zip(ports) {
+            sink.summary.attempt_totals = totals;
+            sink.client_ports = ports;
+        }
+    }
 }
 
 impl RecordSink for AnalysisSink {
@@ -108,25 +137,40 @@ impl RecordSink for AnalysisSink {
         self.summary.syn(syn);
     }
 
-    /// Counts the record's connect attempt once for all its candidates, in the first sink's
-    /// tally, then hands the record to each candidate's sink.
     fn syn_to(sinks: &mut [Self], candidates: Range<usize>, syn: SynRecord) {
-        if let Some(attempts) = sinks.first_mut().and_then(|first| first.attempts.as_mut()) {
-            attempts.add(candidates.clone(), &syn);
+        if let Some(together) = AnalysisSink::together(sinks) {
+            together.attempts.add(candidates.clone(), &syn);
         }
         for sink in &mut sinks[candidates] {
             sink.syn(syn);
         }
     }
 
-    fn port_taken(&mut self, tuple: TupleKey, syn_ns: i64) {
-        self.ports.taken(tuple, syn_ns);
-    }
-
     fn incarnation(&mut self, incarnation: IncarnationRecord) {
-        self.ports.record(&incarnation, self.client_time_wait_ns);
         if let Some(records) = self.records.as_mut() {
             records.incarnation(incarnation);
+        }
+    }
+
+    fn incarnation_to(
+        sinks: &mut [Self],
+        candidates: Range<usize>,
+        incarnation: IncarnationRecord,
+    ) {
+        if let Some(together) = AnalysisSink::together(sinks) {
+            let client_time_wait_ns = together.client_time_wait_ns;
+            together
+                .ports
+                .record(candidates.clone(), &incarnation, client_time_wait_ns);
+        }
+        for sink in &mut sinks[candidates] {
+            sink.incarnation(incarnation);
+        }
+    }
+
+    fn port_taken_to(sinks: &mut [Self], candidates: Range<usize>, tuple: TupleKey, syn_ns: i64) {
+        if let Some(together) = AnalysisSink::together(sinks) {
+            together.ports.taken(candidates, tuple, syn_ns);
         }
     }
 }
@@ -217,13 +261,16 @@ pub fn judge_files(
                 .then(|| SharedRecords::for_candidates(alike.len()))
                 .into_iter()
                 .flatten();
-            let mut attempts = Some(AttemptTally::new(alike.len()));
+            let mut together = Some(CountedTogether {
+                attempts: AttemptTally::new(alike.len()),
+                ports: PortUsage::new(options.port_range, alike.len()),
+                client_time_wait_ns: options.client_time_wait_ns,
+            });
             let mut sinks = alike.iter().map(|_| AnalysisSink {
                 summary: SynSummary::new(options.keep_rejected),
-                attempts: attempts.take(),
                 records: records.next(),
-                ports: PortUsage::new(options.port_range),
-                client_time_wait_ns: options.client_time_wait_ns,
+                together: together.take(),
+                client_ports: Vec::new(),
             });
             let first = sinks.next().expect("a set holds at least one candidate");
             Tracker::new(alike[0], options.server, first)
@@ -298,14 +345,9 @@ pub fn judge_files(
         .flat_map(|tracker| {
             let policies = tracker.policies().to_vec();
             let mut results = tracker.finish_each();
-            if let Some(attempts) = results
-                .first_mut()
-                .and_then(|(_, first)| first.attempts.take())
-            {
-                for ((_, sink), totals) in results.iter_mut().zip(attempts.finish()) {
-                    sink.summary.attempt_totals = totals;
-                }
-            }
+            let mut sinks: Vec<&mut AnalysisSink> =
+                results.iter_mut().map(|(_, sink)| sink).collect();
+            AnalysisSink::finish_together(&mut sinks, options.client_time_wait_ns);
             policies.into_iter().zip(results.into_iter().map(Some))
         })
         .collect();
@@ -356,7 +398,7 @@ pub fn judge_files(
             flow,
             syns: sink.summary.finish(),
             records: sink.records.map(|records| records.take()),
-            ports: sink.ports.finish(options.client_time_wait_ns),
+            ports: sink.client_ports,
             nat: nat.clone(),
             given_settings: options.given_settings.clone(),
             inferred_settings: options.inferred_settings.clone(),

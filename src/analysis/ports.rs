@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
+use std::ops::Range;
 
 use crate::fastmap::FastMap;
 use crate::flow::{IncarnationRecord, TimeWaitHolder, TupleKey};
@@ -37,7 +38,8 @@ pub struct ClientPorts {
     pub sustainable_rate_per_s: f64,
 }
 
-/// A port taken (+1) or released (-1) at a time, for one (client address, server endpoint).
+/// A port taken (+1) or released (-1) at a time, for one (client address, server endpoint),
+/// for the candidates `first..end`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 struct PortEvent {
     at_ns: i64,
@@ -45,6 +47,8 @@ struct PortEvent {
     delta: i8,
     /// Index into [`PortUsage::keys`].
     key: u32,
+    first: u8,
+    end: u8,
 }
 
 /// Takes arrive when the server answers a SYN (up to a SYN retransmission series after the
@@ -67,26 +71,56 @@ struct Tally {
     busiest: usize,
 }
 
+impl Tally {
+    fn apply(&mut self, event: PortEvent, range_size: i64) {
+        self.in_use += i64::from(event.delta);
+        if self.in_use > self.peak {
+            self.peak = self.in_use;
+            self.peak_ns = Some(event.at_ns);
+        }
+        if self.exhausted_ns.is_none() && self.in_use >= range_size {
+            self.exhausted_ns = Some(event.at_ns);
+        }
+        if event.delta > 0 {
+            let recent = &mut self.recent_takes;
+            recent.push_back(event.at_ns);
+            while recent
+                .front()
+                .is_some_and(|&first| first.saturating_add(RATE_WINDOW_NS) <= event.at_ns)
+            {
+                recent.pop_front();
+            }
+            self.busiest = self.busiest.max(recent.len());
+        }
+    }
+}
+
 /// Pending events are grouped by the second they fall in; a second is sorted and applied
 /// whole once no event can still arrive in it (cheaper than a heap of every event).
 const BUCKET_NS: i64 = 1_000_000_000;
 
 /// Counts, per (client address, server endpoint), the ports held over time, streaming: events
 /// wait until no earlier one can still come, so memory follows the last few minutes of
-/// connections, not the capture.
+/// connections, not the capture. It counts for every candidate of one tracker at once: an
+/// event the tracker hands to several candidates is queued and sorted once.
 #[derive(Debug, Clone, Default)]
 pub struct PortUsage {
     index: FastMap<(IpAddr, SocketAddr), u32>,
-    keys: Vec<((IpAddr, SocketAddr), Tally)>,
+    /// Each key's counts, one per candidate.
+    keys: Vec<((IpAddr, SocketAddr), Vec<Tally>)>,
     pending: BTreeMap<i64, Vec<PortEvent>>,
     newest_ns: i64,
     range_size: u32,
+    candidates: usize,
 }
 
 impl PortUsage {
-    pub fn new(port_range: (u16, u16)) -> Self {
+    /// Port usage for `candidates` candidates (at most 255), numbered from 0.
+    pub fn new(port_range: (u16, u16), candidates: usize) -> Self {
+        assert!(candidates <= usize::from(u8::MAX), "too many candidates");
         PortUsage {
             range_size: range_size(port_range),
+            candidates,
             ..PortUsage::default()
         }
     }
@@ -95,40 +129,54 @@ impl PortUsage {
         let next = self.keys.len() as u32;
         let key = *self.index.entry((client, server)).or_insert(next);
         if key == next {
-            self.keys.push(((client, server), Tally::default()));
+            let tallies = vec![Tally::default(); self.candidates];
+            self.keys.push(((client, server), tallies));
         }
         key
     }
 
-    fn push(&mut self, at_ns: i64, delta: i8, key: u32) {
+    fn push(&mut self, at_ns: i64, delta: i8, key: u32, candidates: Range<usize>) {
         let bucket = at_ns.div_euclid(BUCKET_NS);
-        self.pending
-            .entry(bucket)
-            .or_default()
-            .push(PortEvent { at_ns, delta, key });
+        self.pending.entry(bucket).or_default().push(PortEvent {
+            at_ns,
+            delta,
+            key,
+            // Both fit: there are at most 255 candidates.
+            first: candidates.start as u8,
+            end: candidates.end as u8,
+        });
         if at_ns > self.newest_ns {
             self.newest_ns = at_ns;
             self.apply_until(self.newest_ns.saturating_sub(EVENT_DELAY_NS));
         }
     }
 
-    /// The server answered a SYN on `tuple` first sent at `syn_ns`: a port is held.
-    pub fn taken(&mut self, tuple: TupleKey, syn_ns: i64) {
+    /// The server answered a SYN on `tuple` first sent at `syn_ns`: a port is held, for
+    /// each of `candidates`.
+    pub fn taken(&mut self, candidates: Range<usize>, tuple: TupleKey, syn_ns: i64) {
         let key = self.key(tuple.client.ip(), tuple.server);
-        self.keys[key as usize].1.connections += 1;
-        self.push(syn_ns, 1, key);
+        for tally in &mut self.keys[key as usize].1[candidates.clone()] {
+            tally.connections += 1;
+        }
+        self.push(syn_ns, 1, key, candidates);
     }
 
-    /// An incarnation is over. `client_time_wait_ns`: how long the client holds a port after
-    /// closing first.
-    pub fn record(&mut self, incarnation: &IncarnationRecord, client_time_wait_ns: i64) {
+    /// An incarnation is over, for each of `candidates`. `client_time_wait_ns`: how long the
+    /// client holds a port after closing first.
+    pub fn record(
+        &mut self,
+        candidates: Range<usize>,
+        incarnation: &IncarnationRecord,
+        client_time_wait_ns: i64,
+    ) {
         let key = self.key(incarnation.tuple.client.ip(), incarnation.tuple.server);
-        let tally = &mut self.keys[key as usize].1;
-        tally.client_time_waits +=
-            u64::from(incarnation.time_wait_holder == TimeWaitHolder::Client);
-        tally.ts_negotiated += u64::from(incarnation.ts_negotiated);
+        for tally in &mut self.keys[key as usize].1[candidates.clone()] {
+            tally.client_time_waits +=
+                u64::from(incarnation.time_wait_holder == TimeWaitHolder::Client);
+            tally.ts_negotiated += u64::from(incarnation.ts_negotiated);
+        }
         if let Some(released) = released_ns(incarnation, client_time_wait_ns) {
-            self.push(released, -1, key);
+            self.push(released, -1, key, candidates);
         }
     }
 
@@ -149,55 +197,44 @@ impl PortUsage {
 
     fn apply(&mut self, event: PortEvent) {
         let range_size = i64::from(self.range_size);
-        let tally = &mut self.keys[event.key as usize].1;
-        tally.in_use += i64::from(event.delta);
-        if tally.in_use > tally.peak {
-            tally.peak = tally.in_use;
-            tally.peak_ns = Some(event.at_ns);
-        }
-        if tally.exhausted_ns.is_none() && tally.in_use >= range_size {
-            tally.exhausted_ns = Some(event.at_ns);
-        }
-        if event.delta > 0 {
-            let recent = &mut tally.recent_takes;
-            recent.push_back(event.at_ns);
-            while recent
-                .front()
-                .is_some_and(|&first| first.saturating_add(RATE_WINDOW_NS) <= event.at_ns)
-            {
-                recent.pop_front();
-            }
-            tally.busiest = tally.busiest.max(recent.len());
+        let candidates = usize::from(event.first)..usize::from(event.end);
+        for tally in &mut self.keys[event.key as usize].1[candidates] {
+            tally.apply(event, range_size);
         }
     }
 
     /// Per client address and server endpoint, busiest first.
-    pub fn finish(mut self, time_wait_ns: i64) -> Vec<ClientPorts> {
+    /// Each candidate's ports per client address and server endpoint, busiest first, in
+    /// the candidates' order.
+    pub fn finish(mut self, time_wait_ns: i64) -> Vec<Vec<ClientPorts>> {
         self.apply_until(i64::MAX);
         let range_size = self.range_size;
-        let mut out: Vec<ClientPorts> = self
-            .keys
-            .into_iter()
-            .map(|((client, server), tally)| ClientPorts {
-                client,
-                server,
-                range_size,
-                connections: tally.connections,
-                client_time_waits: tally.client_time_waits,
-                ts_negotiated: tally.ts_negotiated,
-                peak_in_use: u32::try_from(tally.peak).unwrap_or(u32::MAX),
-                peak_ns: tally.peak_ns,
-                exhausted_ns: tally.exhausted_ns,
-                peak_rate_per_s: tally.busiest as f64 / (RATE_WINDOW_NS as f64 / 1e9),
-                sustainable_rate_per_s: f64::from(range_size) / (time_wait_ns as f64 / 1e9),
-            })
-            .collect();
-        out.sort_by(|a, b| {
-            b.peak_in_use
-                .cmp(&a.peak_in_use)
-                .then((a.client, a.server).cmp(&(b.client, b.server)))
-        });
-        out
+        let mut each: Vec<Vec<ClientPorts>> = vec![Vec::new(); self.candidates];
+        for ((client, server), tallies) in self.keys {
+            for (out, tally) in each.iter_mut().zip(tallies) {
+                out.push(ClientPorts {
+                    client,
+                    server,
+                    range_size,
+                    connections: tally.connections,
+                    client_time_waits: tally.client_time_waits,
+                    ts_negotiated: tally.ts_negotiated,
+                    peak_in_use: u32::try_from(tally.peak).unwrap_or(u32::MAX),
+                    peak_ns: tally.peak_ns,
+                    exhausted_ns: tally.exhausted_ns,
+                    peak_rate_per_s: tally.busiest as f64 / (RATE_WINDOW_NS as f64 / 1e9),
+                    sustainable_rate_per_s: f64::from(range_size) / (time_wait_ns as f64 / 1e9),
+                });
+            }
+        }
+        for out in &mut each {
+            out.sort_by(|a, b| {
+                b.peak_in_use
+                    .cmp(&a.peak_in_use)
+                    .then((a.client, a.server).cmp(&(b.client, b.server)))
+            });
+        }
+        each
     }
 }
 
@@ -241,4 +278,106 @@ pub fn port_occupancy(
             (at, u32::try_from(in_use).unwrap_or(0))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flow::{CloseKind, Closer, SideTraffic};
+
+    const SECOND: i64 = 1_000_000_000;
+
+    /// A connection from 203.0.113.`client`:`port` that the client or the server closed first.
+    fn incarnation(client: u8, port: u16, syn_ns: i64, client_closed: bool) -> IncarnationRecord {
+        let end_ns = syn_ns + SECOND;
+        IncarnationRecord {
+            tuple: TupleKey {
+                client: SocketAddr::new([203, 0, 113, client].into(), port),
+                server: "198.51.100.10:80".parse().unwrap(),
+            },
+            number: 1,
+            syn_ns,
+            handshake_ns: Some(syn_ns + 1),
+            client_isn: 1,
+            server_isn: 2,
+            ts_negotiated: port % 3 == 0,
+            client: SideTraffic::default(),
+            server: SideTraffic::default(),
+            closed_first: if client_closed {
+                Closer::Client
+            } else {
+                Closer::Server
+            },
+            close_kind: CloseKind::Fin,
+            end_ns: Some(end_ns),
+            time_wait_holder: if client_closed {
+                TimeWaitHolder::Client
+            } else {
+                TimeWaitHolder::Server
+            },
+            time_wait_start_ns: Some(end_ns),
+            time_wait_end_ns: None,
+            time_wait_end: None,
+            gap_to_next_ns: None,
+        }
+    }
+
+    /// Candidates counted together get what each counted alone gets, where they are handed
+    /// the same connections and where they are not.
+    #[test]
+    fn candidates_counted_together_count_as_each_alone() {
+        let range = (40000, 40099);
+        let mut together = PortUsage::new(range, 2);
+        let mut alone = [PortUsage::new(range, 1), PortUsage::new(range, 1)];
+        // 40 connects/s for 20 minutes from 3 clients; each is told when its port is taken,
+        // and its record some seconds after it closed.
+        let mut records: Vec<(i64, IncarnationRecord, usize)> = Vec::new();
+        for i in 0..48_000_i64 {
+            let syn_ns = i * SECOND / 40;
+            let port = 40000 + (i % 100) as u16;
+            let client = (i % 3) as u8;
+            // The second candidate's view differs for one connection in seven: the server,
+            // not the client, closed first (no client TIME_WAIT holds the port).
+            let differs = i % 7 == 0;
+            let tuple = incarnation(client, port, syn_ns, true).tuple;
+            if differs {
+                together.taken(0..1, tuple, syn_ns);
+                together.taken(1..2, tuple, syn_ns);
+            } else {
+                together.taken(0..2, tuple, syn_ns);
+            }
+            for usage in &mut alone {
+                usage.taken(0..1, tuple, syn_ns);
+            }
+            records.push((
+                syn_ns + 5 * SECOND,
+                incarnation(client, port, syn_ns, true),
+                0,
+            ));
+            records.push((
+                syn_ns + 5 * SECOND,
+                incarnation(client, port, syn_ns, !differs),
+                1,
+            ));
+            while records.first().is_some_and(|(due, _, _)| *due <= syn_ns) {
+                let (_, first, _) = records.remove(0);
+                let (_, second, _) = records.remove(0);
+                if first == second {
+                    together.record(0..2, &first, 60 * SECOND);
+                } else {
+                    together.record(0..1, &first, 60 * SECOND);
+                    together.record(1..2, &second, 60 * SECOND);
+                }
+                alone[0].record(0..1, &first, 60 * SECOND);
+                alone[1].record(0..1, &second, 60 * SECOND);
+            }
+        }
+        let together = together.finish(60 * SECOND);
+        let [first, second] = alone.map(|usage| usage.finish(60 * SECOND).remove(0));
+        assert_eq!(together, [first.clone(), second.clone()]);
+        assert_ne!(first, second);
+        assert!(first.iter().all(|ports| ports.exhausted_ns.is_some()));
+        assert!(first[0].peak_in_use > second[0].peak_in_use);
+        assert_eq!(first[0].connections, 16_000);
+    }
 }

@@ -208,6 +208,26 @@ pub trait RecordSink {
             sink.syn(syn);
         }
     }
+
+    /// [`RecordSink::incarnation`] for the sinks of `candidates`, as [`RecordSink::syn_to`].
+    fn incarnation_to(sinks: &mut [Self], candidates: Range<usize>, incarnation: IncarnationRecord)
+    where
+        Self: Sized,
+    {
+        for sink in &mut sinks[candidates] {
+            sink.incarnation(incarnation);
+        }
+    }
+
+    /// [`RecordSink::port_taken`] for the sinks of `candidates`, as [`RecordSink::syn_to`].
+    fn port_taken_to(sinks: &mut [Self], candidates: Range<usize>, tuple: TupleKey, syn_ns: i64)
+    where
+        Self: Sized,
+    {
+        for sink in &mut sinks[candidates] {
+            sink.port_taken(tuple, syn_ns);
+        }
+    }
 }
 
 impl RecordSink for Vec<SynRecord> {

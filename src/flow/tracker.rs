@@ -496,15 +496,11 @@ impl<'p, S: RecordSink> Context<'p, S> {
     }
 
     fn emit_incarnation(&mut self, incarnation: IncarnationRecord) {
-        for sink in &mut self.sinks[self.current.clone()] {
-            sink.incarnation(incarnation);
-        }
+        S::incarnation_to(&mut self.sinks, self.current.clone(), incarnation);
     }
 
     fn emit_port_taken(&mut self, tuple: TupleKey, syn_ns: i64) {
-        for sink in &mut self.sinks[self.current.clone()] {
-            sink.port_taken(tuple, syn_ns);
-        }
+        S::port_taken_to(&mut self.sinks, self.current.clone(), tuple, syn_ns);
     }
 
     /// Whether the candidates would judge `seg` differently at the tuple: on its TIME_WAIT

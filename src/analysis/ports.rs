@@ -300,7 +300,7 @@ mod tests {
             handshake_ns: Some(syn_ns + 1),
             client_isn: 1,
             server_isn: 2,
-            ts_negotiated: port % 3 == 0,
+            ts_negotiated: port.is_multiple_of(3),
             client: SideTraffic::default(),
             server: SideTraffic::default(),
             closed_first: if client_closed {

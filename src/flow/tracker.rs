@@ -92,16 +92,18 @@ impl Tuple {
 
     /// Nothing about the tuple can still matter to the server's kernel at `now_ns`.
     fn retirable(&self, now_ns: i64, horizon_ns: i64, policy: &dyn ServerPolicy) -> bool {
-        let quiet = now_ns.saturating_sub(self.last_seen_ns) > horizon_ns;
-        let forgotten = match self.state {
+        // Most tuples a sweep visits are not quiet: that answers without a look at the state.
+        if now_ns.saturating_sub(self.last_seen_ns) <= horizon_ns {
+            return false;
+        }
+        match self.state {
             ServerState::Closed => true,
             // A request socket gives up long before the horizon.
             ServerState::Handshake(_) => true,
             ServerState::TimeWait(tw) => policy.expired(&tw, now_ns),
             // Connections can idle for hours.
             ServerState::Open(_) | ServerState::Unknown => false,
-        };
-        quiet && forgotten
+        }
     }
 }
 
@@ -142,8 +144,9 @@ struct Context<'p, S> {
     current: Range<usize>,
     /// Server endpoints that answered a SYN with a SYN-ACK: they have a listener.
     listeners: FastSet<SocketAddr>,
-    /// Server endpoints that sent anything at all.
+    /// Server endpoints that sent anything at all, and the latest one added.
     heard_from: FastSet<SocketAddr>,
+    last_heard_from: Option<SocketAddr>,
     /// What each candidate's server remembers per peer address (tcp_tw_recycle).
     peers: Vec<PeerMemory>,
     /// SYN records whose verdict waits on whether their port has a listener, with the
@@ -189,6 +192,7 @@ impl<'p, S: RecordSink> Tracker<'p, S> {
                 current: 0..1,
                 listeners: FastSet::default(),
                 heard_from: FastSet::default(),
+                last_heard_from: None,
                 peers: vec![PeerMemory::default()],
                 awaiting_listener: FastMap::default(),
                 stats: FlowStats::default(),
@@ -672,7 +676,12 @@ impl<'p, S: RecordSink> Context<'p, S> {
     }
 
     fn on_server_segment(&mut self, key: TupleKey, tuple: &mut Tuple, seg: &Segment) {
-        self.heard_from.insert(key.server);
+        // Captures usually hold one or a few servers: most segments come from the endpoint
+        // the one before came from, and need no lookup.
+        if self.last_heard_from != Some(key.server) {
+            self.heard_from.insert(key.server);
+            self.last_heard_from = Some(key.server);
+        }
         self.observe_reply(tuple, seg);
         if seg.is_syn_ack() {
             self.learn_listener(key.server);

@@ -237,3 +237,54 @@ proptest! {
         prop_assert_eq!(without_files(merged), without_files(analyze_json(&path, &[])));
     }
 }
+
+/// Well-formed TCP options in any order and number, as etherparse writes them.
+fn option_element() -> impl Strategy<Value = etherparse::TcpOptionElement> {
+    use etherparse::TcpOptionElement::*;
+    prop_oneof![
+        Just(Noop),
+        any::<u16>().prop_map(MaximumSegmentSize),
+        any::<u8>().prop_map(WindowScale),
+        Just(SelectiveAcknowledgementPermitted),
+        (any::<u32>(), any::<u32>()).prop_map(|(a, b)| SelectiveAcknowledgement((a, b), [None; 3])),
+        (any::<u32>(), any::<u32>()).prop_map(|(val, ecr)| Timestamp(val, ecr)),
+    ]
+}
+
+proptest! {
+    /// The decoder reads well-formed options as etherparse's own option iterator does: the
+    /// last of each kind the segment carries.
+    #[test]
+    fn decoded_options_match_etherparse(elements in proptest::collection::vec(option_element(), 0..6)) {
+        use etherparse::TcpOptionElement::*;
+        let Ok(builder) = etherparse::PacketBuilder::ipv4([192, 0, 2, 1], [203, 0, 113, 10], 64)
+            .tcp(40000, 80, 1, 1000)
+            .syn()
+            .options(&elements)
+        else {
+            // More than the 40 bytes a TCP header holds.
+            return Ok(());
+        };
+        let mut bytes = Vec::new();
+        builder.write(&mut bytes, &[]).unwrap();
+        let frame = pawscope::capture::Frame {
+            ts_ns: 1,
+            link: pawscope::capture::LinkType::RAW,
+            data: &bytes,
+            orig_len: bytes.len() as u32,
+            offset: 0,
+        };
+        let decoded = pawscope::packet::Decoder::new().decode(&frame).segment.unwrap();
+        let mut expected = TcpOptions::default();
+        for element in &elements {
+            match *element {
+                MaximumSegmentSize(mss) => expected.mss = Some(mss),
+                WindowScale(shift) => expected.window_scale = Some(shift),
+                SelectiveAcknowledgementPermitted => expected.sack_permitted = true,
+                Timestamp(val, ecr) => expected.timestamp = Some(self::Timestamp { val, ecr }),
+                _ => {}
+            }
+        }
+        prop_assert_eq!(decoded.options, expected);
+    }
+}

@@ -3,10 +3,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use etherparse::{
-    EtherType, IpNumber, LaxIpPayloadSlice, LaxNetSlice, LaxSlicedPacket, TcpOptionElement,
-    TcpSlice,
-};
+use etherparse::{EtherType, IpNumber, LaxIpPayloadSlice, LaxNetSlice, LaxSlicedPacket, TcpSlice};
 
 use super::defrag::{Fragment, FragmentKey, HeaderDefrag};
 use super::fast;
@@ -342,29 +339,61 @@ fn flags_of(tcp: &TcpSlice<'_>) -> TcpFlags {
     TcpFlags(bits)
 }
 
-/// Reads the options pawscope needs; a malformed option ends the walk, as it does in the kernel.
 fn options_of(tcp: &TcpSlice<'_>) -> TcpOptions {
+    read_options(tcp.options())
+}
+
+/// Reads the options pawscope needs the way Linux's tcp_parse_options does: the walk ends at
+/// end-of-options or at a length byte below 2 or past the header; an option of a kind it does
+/// not know (MD5, MPTCP, Fast Open ...) is stepped over by its length, and one of a known
+/// kind with the wrong length is ignored. A timestamp behind an unknown option is still read,
+/// as the server reads it.
+fn read_options(mut rest: &[u8]) -> TcpOptions {
+    const END: u8 = 0;
+    const NOP: u8 = 1;
+    const MSS: (u8, usize) = (2, 4);
+    const WINDOW_SCALE: (u8, usize) = (3, 3);
+    const SACK_PERMITTED: (u8, usize) = (4, 2);
+    const TIMESTAMP: (u8, usize) = (8, 10);
     let mut options = TcpOptions::default();
-    for element in tcp.options_iterator() {
-        match element {
-            Ok(TcpOptionElement::MaximumSegmentSize(mss)) => options.mss = Some(mss),
-            Ok(TcpOptionElement::WindowScale(shift)) => options.window_scale = Some(shift),
-            Ok(TcpOptionElement::SelectiveAcknowledgementPermitted) => {
-                options.sack_permitted = true
+    while let [kind, ..] = *rest {
+        match kind {
+            END => break,
+            NOP => {
+                rest = &rest[1..];
+                continue;
             }
-            Ok(TcpOptionElement::Timestamp(val, ecr)) => {
-                options.timestamp = Some(Timestamp { val, ecr })
-            }
-            Ok(_) => {}
-            Err(_) => break,
+            _ => {}
         }
+        let Some(&len) = rest.get(1) else { break };
+        let len = usize::from(len);
+        if len < 2 || len > rest.len() {
+            break;
+        }
+        let option = &rest[..len];
+        match (kind, len) {
+            MSS => options.mss = Some(u16::from_be_bytes([option[2], option[3]])),
+            WINDOW_SCALE => options.window_scale = Some(option[2]),
+            SACK_PERMITTED => options.sack_permitted = true,
+            TIMESTAMP => {
+                let word = |at: usize| {
+                    u32::from_be_bytes([option[at], option[at + 1], option[at + 2], option[at + 3]])
+                };
+                options.timestamp = Some(Timestamp {
+                    val: word(2),
+                    ecr: word(6),
+                });
+            }
+            _ => {}
+        }
+        rest = &rest[len..];
     }
     options
 }
 
 #[cfg(test)]
 mod tests {
-    use etherparse::{IpNumber, Ipv4Header, PacketBuilder};
+    use etherparse::{IpNumber, Ipv4Header, PacketBuilder, TcpOptionElement};
 
     use super::*;
     use crate::capture::LinkType;
@@ -424,6 +453,33 @@ mod tests {
         header.write(&mut bytes).unwrap();
         bytes.extend_from_slice(payload);
         bytes
+    }
+
+    #[test]
+    fn options_are_read_as_linux_reads_them() {
+        let ts = [8, 10, 0, 0, 0, 7, 0, 0, 0, 9];
+        let with = |before: &[u8]| read_options(&[before, &ts[..]].concat()).timestamp;
+        let expected = Some(Timestamp { val: 7, ecr: 9 });
+        // Behind an MD5 signature (Linux puts it first), an MPTCP option, NOPs: still read.
+        assert_eq!(
+            with(&[19, 18, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
+            expected
+        );
+        assert_eq!(with(&[30, 4, 0, 0, 1, 1]), expected);
+        // An MSS of the wrong length is ignored, not the end of the walk.
+        assert_eq!(with(&[2, 3, 5]), expected);
+        // End of options, a length below 2, a length past the header: the walk stops.
+        assert_eq!(with(&[0]), None);
+        assert_eq!(with(&[30, 1]), None);
+        assert_eq!(read_options(&ts[..9]).timestamp, None);
+        let syn = read_options(&[
+            2, 4, 5, 0xb4, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0, 1, 3, 3, 7,
+        ]);
+        assert_eq!(
+            (syn.mss, syn.sack_permitted, syn.window_scale),
+            (Some(1460), true, Some(7))
+        );
+        assert_eq!(syn.timestamp, Some(Timestamp { val: 1, ecr: 0 }));
     }
 
     #[test]

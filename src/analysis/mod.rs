@@ -30,7 +30,7 @@ use crate::flow::{FlowStats, IncarnationRecord, RecordSink, SynRecord, Tracker, 
 use crate::nat::{NatClocks, NatReport};
 use crate::packet::{Decoder, Segment, SkipReason};
 use crate::policy::ServerPolicy;
-use crate::table::{MAX_CANDIDATES, SharedRecords, TableRecords};
+use crate::table::{MAX_CANDIDATES, RecordsView, SharedRecords, TableRecords};
 use pipeline::SegmentAt;
 
 /// How to run an analysis.
@@ -88,12 +88,13 @@ impl Default for AnalyzeOptions<'_> {
 }
 
 /// What each tracker feeds, one per candidate: the summary, and every record when tables are
-/// wanted.
+/// wanted. Fed through [`RecordSink::syn_to`] and the other `_to` functions: a record handed
+/// to one sink alone reaches only its summary.
 #[derive(Debug)]
 pub struct AnalysisSink {
     pub summary: SynSummary,
-    /// Every record, for tables: kept once for the candidates judged together.
-    pub records: Option<SharedRecords>,
+    /// This candidate's records, once the tracker is done (when tables are wanted).
+    pub records: Option<RecordsView>,
     /// What the tracker's candidates count together, in its first sink only: the tracker
     /// hands a record to all the candidates it holds for at once ([`RecordSink::syn_to`]),
     /// and one lookup in these maps serves them all.
@@ -106,6 +107,8 @@ pub struct AnalysisSink {
 struct CountedTogether {
     attempts: AttemptTally,
     ports: PortUsage,
+    /// Every record, for tables: kept once for the candidates it holds for.
+    records: Option<SharedRecords>,
     client_time_wait_ns: i64,
 }
 
@@ -122,33 +125,33 @@ impl AnalysisSink {
         };
         let attempts = together.attempts.finish();
         let ports = together.ports.finish(client_time_wait_ns);
+        let mut records = together
+            .records
+            .map(|records| records.into_views(sinks.len()))
+            .into_iter()
+            .flatten();
         for ((sink, totals), ports) in sinks.iter_mut().zip(attempts).zip(ports) {
             sink.summary.attempt_totals = totals;
             sink.client_ports = ports;
+            sink.records = records.next();
         }
     }
 }
 
 impl RecordSink for AnalysisSink {
     fn syn(&mut self, syn: SynRecord) {
-        if let Some(records) = self.records.as_mut() {
-            records.syn(syn);
-        }
         self.summary.syn(syn);
     }
 
     fn syn_to(sinks: &mut [Self], candidates: Range<usize>, syn: SynRecord) {
         if let Some(together) = AnalysisSink::together(sinks) {
             together.attempts.add(candidates.clone(), &syn);
+            if let Some(records) = together.records.as_mut() {
+                records.syn(candidates.clone(), syn);
+            }
         }
         for sink in &mut sinks[candidates] {
             sink.syn(syn);
-        }
-    }
-
-    fn incarnation(&mut self, incarnation: IncarnationRecord) {
-        if let Some(records) = self.records.as_mut() {
-            records.incarnation(incarnation);
         }
     }
 
@@ -162,9 +165,9 @@ impl RecordSink for AnalysisSink {
             together
                 .ports
                 .record(candidates.clone(), &incarnation, client_time_wait_ns);
-        }
-        for sink in &mut sinks[candidates] {
-            sink.incarnation(incarnation);
+            if let Some(records) = together.records.as_mut() {
+                records.incarnation(candidates, incarnation);
+            }
         }
     }
 
@@ -256,19 +259,15 @@ pub fn judge_files(
         .iter()
         .flat_map(|group| alike_sets(group))
         .map(|alike| {
-            let mut records = options
-                .keep_records
-                .then(|| SharedRecords::for_candidates(alike.len()))
-                .into_iter()
-                .flatten();
             let mut together = Some(CountedTogether {
                 attempts: AttemptTally::new(alike.len()),
                 ports: PortUsage::new(options.port_range, alike.len()),
+                records: options.keep_records.then(SharedRecords::default),
                 client_time_wait_ns: options.client_time_wait_ns,
             });
             let mut sinks = alike.iter().map(|_| AnalysisSink {
                 summary: SynSummary::new(options.keep_rejected),
-                records: records.next(),
+                records: None,
                 together: together.take(),
                 client_ports: Vec::new(),
             });

@@ -11,7 +11,7 @@ pub use frames::{
     TABLE_NAMES, Tables, attempts_frame, connections_frame, nat_hosts_frame, reuse_frame,
     syns_frame, ts_events_frame,
 };
-pub use store::{MAX_CANDIDATES, SharedRecords};
+pub use store::{MAX_CANDIDATES, RecordsView, SharedRecords};
 pub use write::{TableFormat, WriteError, stage_tables, write_tables};
 
 use crate::flow::{IncarnationRecord, RecordSink, SynRecord};

@@ -85,6 +85,27 @@ fn timeline_lanes_cover_the_tuples() {
                 "{name}"
             );
         }
+        // The busiest tuples, busiest first: every tuple's (rejected SYNs, SYNs) counted
+        // from the records, ranked, against the lanes drawn.
+        let records = a.records.as_ref().unwrap();
+        let mut counts: std::collections::BTreeMap<_, (usize, usize)> = records
+            .incarnations
+            .iter()
+            .map(|i| (i.tuple, (0, 0)))
+            .collect();
+        for syn in &records.syns {
+            let (rejects, syns) = counts.entry(syn.tuple).or_default();
+            *rejects += usize::from(syn.verdict.is_reject());
+            *syns += 1;
+        }
+        let mut ranked: Vec<_> = counts.into_iter().collect();
+        ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        let drawn: Vec<_> = chart.lanes.iter().map(|l| l.tuple).collect();
+        let expected: Vec<_> = ranked.iter().take(MAX_LANES).map(|(t, _)| *t).collect();
+        assert_eq!(drawn, expected, "{name}");
+        if name == "nat-paws-reject.pcap" {
+            assert!(ranked[0].1.0 > 0, "{name}: tuples with rejects drawn first");
+        }
         // Lanes within the capture's span.
         assert!(
             chart

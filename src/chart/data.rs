@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 
 use crate::analysis::{Analysis, port_occupancy};
+use crate::fastmap::FastMap;
 use crate::flow::{FoundState, ObservedReply, SynRecord, TupleKey, Verdict};
 use crate::table::chain_attempts;
 
@@ -152,12 +153,42 @@ pub fn timestamp_chart(analysis: &Analysis) -> Option<TimestampChart> {
 pub fn timeline_chart(analysis: &Analysis) -> TimelineChart {
     let start_ns = start_of(analysis);
     let end = secs(analysis.capture.last_ts_ns.unwrap_or(start_ns), start_ns);
-    let mut lanes: HashMap<TupleKey, Lane> = HashMap::new();
     let records = analysis.records.as_ref();
-    for incarnation in records.map_or(&[][..], |r| &r.incarnations[..]) {
-        let l = lanes
-            .entry(incarnation.tuple)
-            .or_insert_with(|| empty_lane(incarnation.tuple));
+    let incarnations = records.map_or(&[][..], |r| &r.incarnations[..]);
+    // The busiest tuples first: most rejected SYNs, then most SYNs, then the tuple for
+    // stability. Ranked from counts alone; lanes are drawn only for the tuples that make it.
+    let mut counts: FastMap<TupleKey, (usize, usize)> = FastMap::default();
+    for incarnation in incarnations {
+        counts.entry(incarnation.tuple).or_default();
+    }
+    for syn in syns_of(analysis) {
+        let (rejects, syns) = counts.entry(syn.tuple).or_default();
+        *rejects += usize::from(syn.verdict.is_reject());
+        *syns += 1;
+    }
+    let total_tuples = counts.len();
+    let mut ranked: Vec<(TupleKey, (usize, usize))> = counts.into_iter().collect();
+    let busiest_first = |a: &(TupleKey, (usize, usize)), b: &(TupleKey, (usize, usize))| {
+        (b.1.0.cmp(&a.1.0))
+            .then(b.1.1.cmp(&a.1.1))
+            .then(a.0.cmp(&b.0))
+    };
+    if ranked.len() > MAX_LANES {
+        ranked.select_nth_unstable_by(MAX_LANES, busiest_first);
+        ranked.truncate(MAX_LANES);
+    }
+    ranked.sort_unstable_by(busiest_first);
+    let mut lanes: Vec<Lane> = ranked.iter().map(|(tuple, _)| empty_lane(*tuple)).collect();
+    let lane_of: FastMap<TupleKey, usize> = ranked
+        .iter()
+        .enumerate()
+        .map(|(at, (tuple, _))| (*tuple, at))
+        .collect();
+    for incarnation in incarnations {
+        let Some(&at) = lane_of.get(&incarnation.tuple) else {
+            continue;
+        };
+        let l = &mut lanes[at];
         let from = secs(incarnation.syn_ns, start_ns);
         let to = incarnation.end_ns.map_or(end, |t| secs(t, start_ns));
         l.bars.push((from, to));
@@ -174,23 +205,12 @@ pub fn timeline_chart(analysis: &Analysis) -> TimelineChart {
         }
     }
     for syn in syns_of(analysis) {
-        let l = lanes
-            .entry(syn.tuple)
-            .or_insert_with(|| empty_lane(syn.tuple));
-        l.syns
-            .push((secs(syn.ts_ns, start_ns), syn.verdict, syn.reply));
+        if let Some(&at) = lane_of.get(&syn.tuple) {
+            lanes[at]
+                .syns
+                .push((secs(syn.ts_ns, start_ns), syn.verdict, syn.reply));
+        }
     }
-    let total_tuples = lanes.len();
-    let mut lanes: Vec<Lane> = lanes.into_values().collect();
-    // The busiest first: most rejected SYNs, then most SYNs, then the tuple for stability.
-    lanes.sort_by(|a, b| {
-        let rejects = |l: &Lane| l.syns.iter().filter(|s| s.1.is_reject()).count();
-        rejects(b)
-            .cmp(&rejects(a))
-            .then(b.syns.len().cmp(&a.syns.len()))
-            .then(a.tuple.cmp(&b.tuple))
-    });
-    lanes.truncate(MAX_LANES);
     TimelineChart {
         start_ns,
         lanes,

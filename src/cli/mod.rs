@@ -688,6 +688,33 @@ fn write_report(
     dir: &std::path::Path,
     client_time_wait_ns: i64,
 ) -> Result<Vec<PathBuf>, String> {
+    // The tables are built beside the charts: both only read the analysis.
+    std::thread::scope(|scope| {
+        let tables = scope.spawn(|| {
+            let (syns, incarnations) = analysis
+                .records
+                .as_ref()
+                .map_or((&[][..], &[][..]), |r| (&r.syns[..], &r.incarnations[..]));
+            Tables::build(syns, incarnations, &analysis.nat)
+        });
+        let tables = move || {
+            tables
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                .map_err(|e| format!("building tables: {e}"))
+        };
+        stage_report(analysis, dir, client_time_wait_ns, tables)
+    })
+}
+
+/// Stages the charts, the pages and the tables (`tables` gives them once they are built),
+/// then commits them all.
+fn stage_report(
+    analysis: &Analysis,
+    dir: &std::path::Path,
+    client_time_wait_ns: i64,
+    tables: impl FnOnce() -> Result<Tables, String>,
+) -> Result<Vec<PathBuf>, String> {
     let charts = all_charts(analysis, client_time_wait_ns);
     let mut staged = StagedFiles::new(dir).map_err(|e| e.to_string())?;
     let mut svgs = Vec::with_capacity(charts.len());
@@ -718,9 +745,7 @@ fn write_report(
     staged
         .stage_bytes("report.md", report_markdown(analysis, &placed).as_bytes())
         .map_err(|e| e.to_string())?;
-    let records = analysis.records.clone().unwrap_or_default();
-    let tables = Tables::build(&records.syns, &records.incarnations, &analysis.nat)
-        .map_err(|e| format!("building tables: {e}"))?;
+    let tables = tables()?;
     let mut frames: Vec<(&str, DataFrame)> = TABLE_NAMES
         .iter()
         .filter_map(|name| tables.get(name).map(|df| (*name, df.clone())))

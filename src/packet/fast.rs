@@ -8,13 +8,12 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use super::link::{SLL_HEADER_LEN, SLL2_HEADER_LEN};
 use crate::capture::LinkType;
 
 const ETHERTYPE_IPV4: u16 = 0x0800;
 const ETHERTYPE_IPV6: u16 = 0x86dd;
 const ETHERNET_HEADER_LEN: usize = 14;
-const SLL_HEADER_LEN: usize = 16;
-const SLL2_HEADER_LEN: usize = 20;
 const IPV4_HEADER_LEN: usize = 20;
 const IPV6_HEADER_LEN: usize = 40;
 const PROTOCOL_TCP: u8 = 6;

@@ -15,9 +15,9 @@ pub enum NetworkStart<'a> {
 }
 
 /// Linux cooked capture v1 header: packet type, ARPHRD, address length, 8-byte address, protocol.
-const SLL_HEADER_LEN: usize = 16;
+pub(super) const SLL_HEADER_LEN: usize = 16;
 /// Linux cooked capture v2 header (`tcpdump -i any` since libpcap 1.10): protocol first.
-const SLL2_HEADER_LEN: usize = 20;
+pub(super) const SLL2_HEADER_LEN: usize = 20;
 /// BSD loopback (NULL/LOOP): a 4-byte address family, then the IP packet.
 const LOOPBACK_HEADER_LEN: usize = 4;
 

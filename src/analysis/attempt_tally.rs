@@ -4,8 +4,6 @@
 use std::net::{IpAddr, SocketAddr};
 use std::ops::Range;
 
-use smallvec::SmallVec;
-
 use crate::fastmap::FastMap;
 
 use crate::flow::{SynRecord, Verdict};
@@ -71,8 +69,14 @@ const ATTEMPT_QUIET_NS: i64 = 6 * 60 * 1_000_000_000;
 /// minutes pushed a 2000 connects/s capture's map past a doubling: 150 MB more).
 const CLOSE_EVERY_NS: i64 = 60 * 1_000_000_000;
 
-/// Each candidate's open attempt with one key, by candidate.
-type Slots = SmallVec<[OpenAttempt; 2]>;
+/// Each candidate's open attempt with one key: one for them all while they were handed the
+/// same SYNs (nearly always), a slot per candidate from the first SYN only some were handed.
+/// 32 bytes while alike.
+#[derive(Debug, Clone)]
+enum Slots {
+    Alike(OpenAttempt),
+    Apart(Box<[OpenAttempt]>),
+}
 
 /// The connect attempts of every candidate of one tracker, counted as their SYN records
 /// stream past (the `attempts` table without keeping its rows). One map holds each open
@@ -119,32 +123,34 @@ impl AttemptTally {
             rejected: false,
             open: true,
         };
-        let all = self.candidates;
+        let all = 0..self.candidates;
         let slots = self
             .open
             .entry((pair, syn.isn))
-            .or_insert_with(|| smallvec::smallvec![OpenAttempt::NONE; all]);
-        for candidate in candidates {
-            let open = &mut slots[candidate];
-            // The SYN joins the open attempt with its ISN if on the same clock, or closes
-            // it and starts its own.
-            if !open.open {
-                *open = fresh;
-            } else if !same_clock((open.last_ns, open.last_tsval()), (syn.ts_ns, syn.tsval)) {
-                close(&mut self.totals[candidate], std::mem::replace(open, fresh));
-            }
-            // SYNs may arrive out of time order (each waits for its own reply window).
-            open.first_ns = open.first_ns.min(syn.ts_ns);
-            if syn.ts_ns >= open.last_ns {
-                open.last_ns = syn.ts_ns;
-                if let Some(tsval) = syn.tsval {
-                    (open.last_tsval, open.has_tsval) = (tsval, true);
+            .or_insert(Slots::Alike(OpenAttempt::NONE));
+        if let Slots::Alike(alike) = slots {
+            if candidates == all {
+                let done = join(alike, fresh, syn);
+                if let Some(done) = done {
+                    for totals in &mut self.totals {
+                        close(totals, done);
+                    }
                 }
+                return;
             }
-            if let Some(at) = syn.established_ns {
-                open.established_ns = open.established_ns.min(at);
+            *slots = Slots::Apart(vec![*alike; all.len()].into_boxed_slice());
+        }
+        let Slots::Apart(apart) = slots else {
+            unreachable!("made apart above");
+        };
+        for candidate in candidates {
+            if let Some(done) = join(&mut apart[candidate], fresh, syn) {
+                close(&mut self.totals[candidate], done);
             }
-            open.rejected |= matches!(syn.verdict, Verdict::PawsReject | Verdict::SeqReject);
+        }
+        // Alike again: one attempt stands for every candidate.
+        if apart.windows(2).all(|pair| pair[0] == pair[1]) {
+            *slots = Slots::Alike(apart[0]);
         }
     }
 
@@ -163,28 +169,76 @@ impl AttemptTally {
         let totals = &mut self.totals;
         self.open.retain(|_, slots| {
             let mut any_open = false;
-            for (candidate, attempt) in slots.iter_mut().enumerate() {
+            slots.each_candidate(totals, |attempt, totals| {
                 if attempt.open && attempt.last_ns < cutoff {
-                    close(&mut totals[candidate], *attempt);
+                    for candidate_totals in totals {
+                        close(candidate_totals, *attempt);
+                    }
                     attempt.open = false;
                 }
                 any_open |= attempt.open;
-            }
+            });
             any_open
         });
     }
 
     /// Closes the attempts still open and gives each candidate's totals, in order.
     pub fn finish(mut self) -> Vec<AttemptTotals> {
-        for slots in self.open.values() {
-            for (candidate, attempt) in slots.iter().enumerate() {
+        for slots in self.open.values_mut() {
+            slots.each_candidate(&mut self.totals, |attempt, totals| {
                 if attempt.open {
-                    close(&mut self.totals[candidate], *attempt);
+                    for candidate_totals in totals {
+                        close(candidate_totals, *attempt);
+                    }
                 }
-            }
+            });
         }
         self.totals
     }
+}
+
+impl Slots {
+    /// Runs `f` on each distinct attempt with the totals of the candidates it stands for:
+    /// once with every candidate's while alike, once per candidate while apart.
+    fn each_candidate(
+        &mut self,
+        totals: &mut [AttemptTotals],
+        mut f: impl FnMut(&mut OpenAttempt, &mut [AttemptTotals]),
+    ) {
+        match self {
+            Slots::Alike(attempt) => f(attempt, totals),
+            Slots::Apart(attempts) => {
+                for (candidate, attempt) in attempts.iter_mut().enumerate() {
+                    f(attempt, &mut totals[candidate..candidate + 1]);
+                }
+            }
+        }
+    }
+}
+
+/// Adds a SYN to an open attempt (`fresh`: the attempt it starts on its own). The SYN joins
+/// the open attempt with its ISN if on the same clock, or closes it (returned) and starts
+/// its own.
+fn join(open: &mut OpenAttempt, fresh: OpenAttempt, syn: &SynRecord) -> Option<OpenAttempt> {
+    let mut done = None;
+    if !open.open {
+        *open = fresh;
+    } else if !same_clock((open.last_ns, open.last_tsval()), (syn.ts_ns, syn.tsval)) {
+        done = Some(std::mem::replace(open, fresh));
+    }
+    // SYNs may arrive out of time order (each waits for its own reply window).
+    open.first_ns = open.first_ns.min(syn.ts_ns);
+    if syn.ts_ns >= open.last_ns {
+        open.last_ns = syn.ts_ns;
+        if let Some(tsval) = syn.tsval {
+            (open.last_tsval, open.has_tsval) = (tsval, true);
+        }
+    }
+    if let Some(at) = syn.established_ns {
+        open.established_ns = open.established_ns.min(at);
+    }
+    open.rejected |= matches!(syn.verdict, Verdict::PawsReject | Verdict::SeqReject);
+    done
 }
 
 fn close(totals: &mut AttemptTotals, attempt: OpenAttempt) {

@@ -28,6 +28,13 @@ impl MergedCaptures {
     /// The earliest pending frame of all files (the first file wins a tie), with the index
     /// of the file it came from.
     pub fn next_frame(&mut self) -> Result<Option<(usize, Frame<'_>)>, CaptureError> {
+        // Nothing to merge: the frame `new` primed, then the file's frames as they come.
+        if self.readers.len() == 1 {
+            if self.last.replace(0).is_none() {
+                return Ok(self.readers[0].current().map(|frame| (0, frame)));
+            }
+            return Ok(self.readers[0].next_frame()?.map(|frame| (0, frame)));
+        }
         if let Some(i) = self.last.take() {
             self.heads[i] = self.readers[i].next_frame()?.map(|f| f.ts_ns);
         }

@@ -103,6 +103,8 @@ pub struct AnalysisSink {
     pub client_ports: Vec<ClientPorts>,
 }
 
+/// What the candidates of one tracker count in one place, each entry with the candidates it
+/// holds for.
 #[derive(Debug)]
 struct CountedTogether {
     attempts: AttemptTally,
@@ -117,8 +119,8 @@ impl AnalysisSink {
         sinks.first_mut().and_then(|first| first.together.as_mut())
     }
 
-    /// Ends what a tracker's candidates counted together: each one's attempt totals and
-    /// client ports, into its own sink.
+    /// Ends what a tracker's candidates counted together: each one's attempt totals, client
+    /// ports and view of the kept records, into its own sink.
     fn finish_together(sinks: &mut [&mut AnalysisSink], client_time_wait_ns: i64) {
         let Some(together) = sinks.first_mut().and_then(|first| first.together.take()) else {
             return;

@@ -260,34 +260,16 @@ fn close(totals: &mut AttemptTotals, attempt: OpenAttempt) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flow::{FoundState, ObservedReply, TupleKey};
+    use crate::flow::{ObservedReply, TupleKey};
 
     const SECOND: i64 = 1_000_000_000;
 
     fn syn(at_ns: i64, client: u8, isn: u32, tsval: u32) -> SynRecord {
-        SynRecord {
-            ts_ns: at_ns,
-            tuple: TupleKey {
-                client: SocketAddr::new([203, 0, 113, client].into(), 40000),
-                server: "198.51.100.10:80".parse().unwrap(),
-            },
-            isn,
-            tsval: Some(tsval),
-            retransmission: 0,
-            found: FoundState::Listen,
-            verdict: Verdict::Accepted,
-            reason: "",
-            predicted_reply: ObservedReply::SynAck,
-            expected_server_isn: None,
-            reply: ObservedReply::SynAck,
-            reply_delay_ns: None,
-            reply_server_isn: None,
-            established_ns: None,
-            reuse: None,
-            listener_pending: false,
-            rests_on: None,
-            assumption_unsupported: false,
-        }
+        let tuple = TupleKey {
+            client: SocketAddr::new([203, 0, 113, client].into(), 40000),
+            server: "198.51.100.10:80".parse().unwrap(),
+        };
+        SynRecord::accepted(at_ns, tuple, isn, Some(tsval), ObservedReply::SynAck)
     }
 
     /// Two candidates' record streams over 20 minutes: few ISNs, so SYNs join attempts, meet

@@ -187,6 +187,40 @@ impl SynRecord {
     }
 }
 
+#[cfg(test)]
+impl SynRecord {
+    /// A SYN from a listening port's point of view, accepted and answered with `reply`: the
+    /// record unit tests start from and vary.
+    pub(crate) fn accepted(
+        ts_ns: i64,
+        tuple: TupleKey,
+        isn: u32,
+        tsval: Option<u32>,
+        reply: ObservedReply,
+    ) -> SynRecord {
+        SynRecord {
+            ts_ns,
+            tuple,
+            isn,
+            tsval,
+            retransmission: 0,
+            found: FoundState::Listen,
+            verdict: Verdict::Accepted,
+            reason: "",
+            predicted_reply: reply,
+            expected_server_isn: None,
+            reply,
+            reply_delay_ns: None,
+            reply_server_isn: None,
+            established_ns: None,
+            reuse: None,
+            listener_pending: false,
+            rests_on: None,
+            assumption_unsupported: false,
+        }
+    }
+}
+
 /// Where finished records go: a summary, a table builder, a test's vector.
 pub trait RecordSink {
     /// A SYN whose reply window has closed and whose verdict is settled.

@@ -145,34 +145,16 @@ pub fn same_clock(a: (i64, Option<u32>), b: (i64, Option<u32>)) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flow::{FoundState, TupleKey};
+    use crate::flow::TupleKey;
 
     const MS: i64 = 1_000_000;
 
     fn syn(at_ms: i64, port: u16, isn: u32, tsval: Option<u32>, reply: ObservedReply) -> SynRecord {
-        SynRecord {
-            ts_ns: at_ms * MS,
-            tuple: TupleKey {
-                client: SocketAddr::new("203.0.113.1".parse().unwrap(), port),
-                server: "203.0.113.10:80".parse().unwrap(),
-            },
-            isn,
-            tsval,
-            retransmission: 0,
-            found: FoundState::Listen,
-            verdict: Verdict::Accepted,
-            reason: "",
-            predicted_reply: reply,
-            expected_server_isn: None,
-            reply,
-            reply_delay_ns: None,
-            reply_server_isn: None,
-            established_ns: None,
-            reuse: None,
-            listener_pending: false,
-            rests_on: None,
-            assumption_unsupported: false,
-        }
+        let tuple = TupleKey {
+            client: SocketAddr::new("203.0.113.1".parse().unwrap(), port),
+            server: "203.0.113.10:80".parse().unwrap(),
+        };
+        SynRecord::accepted(at_ms * MS, tuple, isn, tsval, reply)
     }
 
     #[test]

@@ -160,7 +160,7 @@ size_mb=$(du -m "$base" | cut -f1)
     echo "among the clocks of the last TIME_WAIT length through the clock index."
     echo
     if [[ -n $tshark_secs ]]; then
-        echo "analyze is $(awk -v t="$tshark_secs" -v a="$analyze_secs" 'BEGIN { printf "%.1f", t / a }')x faster than \`tshark -z conv,tcp\`."
+        echo "analyze is $(awk -v t="$tshark_secs" -v a="$analyze_secs" 'BEGIN { printf "%.2f", t / a }')x faster than \`tshark -z conv,tcp\`."
         echo
     fi
     echo "## Against the targets"
@@ -172,7 +172,7 @@ size_mb=$(du -m "$base" | cut -f1)
     }
     target_row "analyze at most 1.5x the floor" "$(awk -v a="$analyze_secs" -v f="$floor_secs" 'BEGIN { printf "%.2fx", a / f }')" "$analyze_secs <= 1.5 * $floor_secs"
     if [[ -n $tshark_secs ]]; then
-        target_row "analyze at least 20x faster than tshark" "$(awk -v t="$tshark_secs" -v a="$analyze_secs" 'BEGIN { printf "%.1fx", t / a }')" "$tshark_secs >= 20 * $analyze_secs"
+        target_row "analyze at least 20x faster than tshark" "$(awk -v t="$tshark_secs" -v a="$analyze_secs" 'BEGIN { printf "%.2fx", t / a }')" "$tshark_secs >= 20 * $analyze_secs"
     fi
     target_row "export and report at most 3x the floor" "$(awk -v e="$export_secs" -v r="$report_secs" -v f="$floor_secs" 'BEGIN { printf "%.2fx, %.2fx", e / f, r / f }')" "$export_secs <= 3 * $floor_secs && $report_secs <= 3 * $floor_secs"
     target_row "analyze peak RSS at most 300 MB" "$analyze_rss MB" "$analyze_rss <= 300"

@@ -85,11 +85,11 @@ enum Slots {
 /// of attempts.
 #[derive(Debug, Default)]
 pub struct AttemptTally {
-    candidates: usize,
     /// (client address, server endpoint) pairs, numbered as first seen: a connect's key is
     /// its pair's number and its ISN, 8 bytes instead of 56.
     pairs: FastMap<(IpAddr, SocketAddr), u32>,
     open: FastMap<(u32, u32), Slots>,
+    /// Each candidate's totals, in order: one per candidate.
     totals: Vec<AttemptTotals>,
     /// The latest SYN time any candidate saw, and when quiet attempts are next closed.
     latest_ns: Option<i64>,
@@ -100,7 +100,6 @@ impl AttemptTally {
     /// A tally for `candidates` candidates, numbered from 0.
     pub fn new(candidates: usize) -> Self {
         AttemptTally {
-            candidates,
             totals: vec![AttemptTotals::default(); candidates],
             ..AttemptTally::default()
         }
@@ -123,18 +122,15 @@ impl AttemptTally {
             rejected: false,
             open: true,
         };
-        let all = 0..self.candidates;
+        let all = 0..self.totals.len();
         let slots = self
             .open
             .entry((pair, syn.isn))
             .or_insert(Slots::Alike(OpenAttempt::NONE));
         if let Slots::Alike(alike) = slots {
             if candidates == all {
-                let done = join(alike, fresh, syn);
-                if let Some(done) = done {
-                    for totals in &mut self.totals {
-                        close(totals, done);
-                    }
+                if let Some(done) = join(alike, fresh, syn) {
+                    close(&mut self.totals, done);
                 }
                 return;
             }
@@ -145,7 +141,7 @@ impl AttemptTally {
         };
         for candidate in candidates {
             if let Some(done) = join(&mut apart[candidate], fresh, syn) {
-                close(&mut self.totals[candidate], done);
+                close(&mut self.totals[candidate..=candidate], done);
             }
         }
         // Alike again: one attempt stands for every candidate.
@@ -171,9 +167,7 @@ impl AttemptTally {
             let mut any_open = false;
             slots.each_candidate(totals, |attempt, totals| {
                 if attempt.open && attempt.last_ns < cutoff {
-                    for candidate_totals in totals {
-                        close(candidate_totals, *attempt);
-                    }
+                    close(totals, *attempt);
                     attempt.open = false;
                 }
                 any_open |= attempt.open;
@@ -187,9 +181,7 @@ impl AttemptTally {
         for slots in self.open.values_mut() {
             slots.each_candidate(&mut self.totals, |attempt, totals| {
                 if attempt.open {
-                    for candidate_totals in totals {
-                        close(candidate_totals, *attempt);
-                    }
+                    close(totals, *attempt);
                 }
             });
         }
@@ -241,19 +233,22 @@ fn join(open: &mut OpenAttempt, fresh: OpenAttempt, syn: &SynRecord) -> Option<O
     done
 }
 
-fn close(totals: &mut AttemptTotals, attempt: OpenAttempt) {
-    totals.attempts += 1;
-    if attempt.established_ns == NOT_ESTABLISHED {
-        totals.failed += 1;
-        totals.failed_after_reject += u64::from(attempt.rejected);
-        return;
-    }
-    totals.established += 1;
-    if attempt.rejected {
-        let delay = attempt.established_ns - attempt.first_ns;
-        totals.delayed += 1;
-        totals.delay_total_ns += delay;
-        totals.delay_max_ns = totals.delay_max_ns.max(delay);
+/// Counts a closed attempt in the totals of every candidate it stands for.
+fn close(totals: &mut [AttemptTotals], attempt: OpenAttempt) {
+    for totals in totals {
+        totals.attempts += 1;
+        if attempt.established_ns == NOT_ESTABLISHED {
+            totals.failed += 1;
+            totals.failed_after_reject += u64::from(attempt.rejected);
+            continue;
+        }
+        totals.established += 1;
+        if attempt.rejected {
+            let delay = attempt.established_ns - attempt.first_ns;
+            totals.delayed += 1;
+            totals.delay_total_ns += delay;
+            totals.delay_max_ns = totals.delay_max_ns.max(delay);
+        }
     }
 }
 

@@ -203,7 +203,6 @@ impl PortUsage {
         }
     }
 
-    /// Per client address and server endpoint, busiest first.
     /// Each candidate's ports per client address and server endpoint, busiest first, in
     /// the candidates' order.
     pub fn finish(mut self, time_wait_ns: i64) -> Vec<Vec<ClientPorts>> {
@@ -331,7 +330,8 @@ mod tests {
         let mut alone = [PortUsage::new(range, 1), PortUsage::new(range, 1)];
         // 40 connects/s for 20 minutes from 3 clients; each is told when its port is taken,
         // and its record some seconds after it closed.
-        let mut records: Vec<(i64, IncarnationRecord, usize)> = Vec::new();
+        // (when due, the first candidate's record, the second's), in order.
+        let mut records: VecDeque<(i64, IncarnationRecord, IncarnationRecord)> = VecDeque::new();
         for i in 0..48_000_i64 {
             let syn_ns = i * SECOND / 40;
             let port = 40000 + (i % 100) as u16;
@@ -349,19 +349,14 @@ mod tests {
             for usage in &mut alone {
                 usage.taken(0..1, tuple, syn_ns);
             }
-            records.push((
+            records.push_back((
                 syn_ns + 5 * SECOND,
                 incarnation(client, port, syn_ns, true),
-                0,
-            ));
-            records.push((
-                syn_ns + 5 * SECOND,
                 incarnation(client, port, syn_ns, !differs),
-                1,
             ));
-            while records.first().is_some_and(|(due, _, _)| *due <= syn_ns) {
-                let (_, first, _) = records.remove(0);
-                let (_, second, _) = records.remove(0);
+            while records.front().is_some_and(|(due, _, _)| *due <= syn_ns)
+                && let Some((_, first, second)) = records.pop_front()
+            {
                 if first == second {
                     together.record(0..2, &first, 60 * SECOND);
                 } else {

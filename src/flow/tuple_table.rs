@@ -2,8 +2,8 @@
 //! so the hash is symmetric in the two endpoints: computed once per segment, it finds the tuple
 //! whichever side is the server, and both lookups probe the same slots.
 //!
-//! The hash table holds only a 4-byte index per tuple; the tuples themselves (about 200 bytes
-//! each) live in fixed-size chunks. Tuples come and go all the time, and a hash table grows
+//! The hash table holds only a 4-byte index per tuple; the tuples themselves (a few hundred
+//! bytes each) live in fixed-size chunks. Tuples come and go all the time, and a hash table grows
 //! when its deleted slots run out, not only when it is full: with the tuples inline it
 //! settled at twice the buckets the live tuples need, and briefly held the old table beside
 //! the new one while growing. Indexes make the buckets cheap, and chunks never move.
@@ -122,9 +122,8 @@ impl<V> TupleTable<V> {
     }
 
     pub fn get_mut(&mut self, hash: u64, key: &TupleKey) -> Option<&mut V> {
-        let chunks = &self.chunks;
-        let &at = self.index.find(hash, |&at| holds(chunks, at, key))?;
-        slot_mut(&mut self.chunks, at).as_mut().map(|(_, v)| v)
+        let at = self.find(hash, key)?;
+        Some(self.entry_mut(at).1)
     }
 
     /// Inserts a tuple that is not held yet.

@@ -148,7 +148,7 @@ fn segment_of(
         flags: flags_of(tcp),
         payload_len: u32::try_from(payload_len).map_err(|_| SkipReason::Malformed)?,
         window: tcp.window_size(),
-        options: options_of(tcp),
+        options: read_options(tcp.options()),
     })
 }
 
@@ -337,10 +337,6 @@ fn flags_of(tcp: &TcpSlice<'_>) -> TcpFlags {
         }
     }
     TcpFlags(bits)
-}
-
-fn options_of(tcp: &TcpSlice<'_>) -> TcpOptions {
-    read_options(tcp.options())
 }
 
 /// Reads the options pawscope needs the way Linux's tcp_parse_options does: the walk ends at

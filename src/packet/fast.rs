@@ -8,15 +8,18 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use etherparse::{EtherType, Ethernet2Header, IpNumber, Ipv4Header, Ipv6Header};
+
 use super::link::{SLL_HEADER_LEN, SLL2_HEADER_LEN};
 use crate::capture::LinkType;
 
-const ETHERTYPE_IPV4: u16 = 0x0800;
-const ETHERTYPE_IPV6: u16 = 0x86dd;
-const ETHERNET_HEADER_LEN: usize = 14;
-const IPV4_HEADER_LEN: usize = 20;
-const IPV6_HEADER_LEN: usize = 40;
-const PROTOCOL_TCP: u8 = 6;
+// etherparse's values, as constants the matches below can use as patterns.
+const ETHERTYPE_IPV4: u16 = EtherType::IPV4.0;
+const ETHERTYPE_IPV6: u16 = EtherType::IPV6.0;
+const ETHERNET_HEADER_LEN: usize = Ethernet2Header::LEN;
+const IPV4_HEADER_LEN: usize = Ipv4Header::MIN_LEN;
+const IPV6_HEADER_LEN: usize = Ipv6Header::LEN;
+const PROTOCOL_TCP: u8 = IpNumber::TCP.0;
 
 /// The IP facts of a frame taken by the fast path, and its whole TCP header and payload.
 pub struct FastIp<'a> {

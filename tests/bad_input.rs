@@ -130,11 +130,9 @@ fn file_cut_inside_a_record_is_analysed_up_to_the_cut() {
 
 #[test]
 fn every_corpus_file_either_analyses_or_fails_cleanly() {
-    let corpus = repo_root().join("../shared/corpus");
-    if !corpus.is_dir() {
-        eprintln!("skipped: ../shared/corpus is not beside this checkout");
+    let Some(corpus) = common::corpus_dir() else {
         return;
-    }
+    };
     let mut files: Vec<PathBuf> = std::fs::read_dir(&corpus)
         .expect("corpus")
         .filter_map(|e| e.ok().map(|e| e.path()))

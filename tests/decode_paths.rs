@@ -69,11 +69,9 @@ fn simulated_capture_decodes_alike_both_ways() {
 
 #[test]
 fn public_corpus_decodes_alike_both_ways() {
-    let corpus = repo_root().join("../shared/corpus");
-    if !corpus.is_dir() {
-        eprintln!("skipped: ../shared/corpus is not beside this checkout");
+    let Some(corpus) = common::corpus_dir() else {
         return;
-    }
+    };
     let (mut frames, mut segments) = (0, 0);
     for capture in captures_in(&corpus) {
         let (f, s) = compare_paths(&capture);

@@ -23,6 +23,17 @@ pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The public corpus in ../shared/corpus, or `None` (saying the test is skipped) in a clone
+/// without it beside.
+pub fn corpus_dir() -> Option<PathBuf> {
+    let corpus = repo_root().join("../shared/corpus");
+    if !corpus.is_dir() {
+        eprintln!("skipped: ../shared/corpus is not beside this checkout");
+        return None;
+    }
+    Some(corpus)
+}
+
 pub fn pawscope(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_pawscope"))
         .args(args)

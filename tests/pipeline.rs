@@ -86,3 +86,29 @@ fn the_threads_option_changes_nothing_in_the_report() {
     let out = pawscope(&["analyze", pcap.to_str().unwrap(), "--threads", "0"]);
     assert_eq!(out.status.code(), Some(2), "--threads 0 is a usage error");
 }
+
+#[test]
+fn both_paths_stop_at_the_same_segment_over_the_tuple_limit() {
+    let dir = scratch("limit");
+    let (pcap, _) = simulated_nat_capture(&dir);
+    let stopped = |threads: &str| {
+        let out = pawscope(&[
+            "analyze",
+            pcap.to_str().unwrap(),
+            "--max-tuples",
+            "300",
+            "--threads",
+            threads,
+        ]);
+        assert_eq!(out.status.code(), Some(2));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let in_line = stopped("1");
+    assert!(
+        in_line.contains("at byte ") && in_line.contains("more than 300 tuples live at once"),
+        "{in_line}"
+    );
+    // The byte named is where the segment that needed the 301st tuple was read: inside the
+    // threaded path's first batch, not at a batch's end.
+    assert_eq!(stopped("2"), in_line);
+}

@@ -128,11 +128,9 @@ fn track_batches<'p>(
     batches: Receiver<Arc<Batch>>,
 ) -> (Tracker<'p, AnalysisSink>, Option<SegmentAt>) {
     for batch in batches {
-        for (segment, at) in batch.segments.iter().zip(&batch.read_at) {
-            tracker.on_segment(segment);
-            if tracker.over_limit() {
-                return (tracker, Some(*at));
-            }
+        let taken = tracker.on_segments(&batch.segments);
+        if tracker.over_limit() {
+            return (tracker, Some(batch.read_at[taken - 1]));
         }
     }
     (tracker, None)

@@ -6,6 +6,7 @@ mod stats;
 mod syn;
 mod tracker;
 mod tuple;
+mod tuple_index;
 mod tuple_table;
 
 pub use connection::{CloseOutcome, Connection, Handshake};

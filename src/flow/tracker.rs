@@ -250,10 +250,51 @@ impl<'p, S: RecordSink> Tracker<'p, S> {
 
     /// Feeds one segment, in capture order.
     pub fn on_segment(&mut self, seg: &Segment) {
+        let hash = self.tuples.hash(seg.src, seg.dst);
+        self.on_hashed_segment(seg, hash);
+    }
+
+    /// Feeds segments in capture order, as [`Tracker::on_segment`] one by one would, until
+    /// one puts the tracker over its tuple limit; returns how many it took.
+    ///
+    /// Nearly every segment's tuple lies in memory the cache lost long ago, and waiting for
+    /// it is most of a segment's cost. The segments coming next are known, so their index
+    /// slots are asked for `INDEX_AHEAD` segments early and their entries `ENTRY_AHEAD`
+    /// early: both arrive while the segments before them are handled.
+    pub fn on_segments(&mut self, segments: &[Segment]) -> usize {
+        const INDEX_AHEAD: usize = 16;
+        const ENTRY_AHEAD: usize = 8;
+        // Hashes of the segments from the one at hand to INDEX_AHEAD beyond it.
+        const RING: usize = 32;
+        let mut hashes = [0u64; RING];
+        let hash_ahead = |tuples: &TupleTable<Slot>, hashes: &mut [u64; RING], i: usize| {
+            let hash = tuples.hash(segments[i].src, segments[i].dst);
+            hashes[i % RING] = hash;
+            tuples.prefetch_index(hash);
+        };
+        for i in 0..segments.len().min(INDEX_AHEAD) {
+            hash_ahead(&self.tuples, &mut hashes, i);
+        }
+        for (i, seg) in segments.iter().enumerate() {
+            if i + INDEX_AHEAD < segments.len() {
+                hash_ahead(&self.tuples, &mut hashes, i + INDEX_AHEAD);
+            }
+            if i + ENTRY_AHEAD < segments.len() {
+                self.tuples.prefetch_entry(hashes[(i + ENTRY_AHEAD) % RING]);
+            }
+            self.on_hashed_segment(seg, hashes[i % RING]);
+            if self.over_limit {
+                return i + 1;
+            }
+        }
+        segments.len()
+    }
+
+    /// [`Tracker::on_segment`], with the segment's hash in the tuple table.
+    fn on_hashed_segment(&mut self, seg: &Segment, hash: u64) {
         self.ctx.stats.tcp_segments += 1;
         self.ctx.last_ts_ns = Some(self.ctx.last_ts_ns.map_or(seg.ts_ns, |t| t.max(seg.ts_ns)));
         self.sweep(seg.ts_ns);
-        let hash = self.tuples.hash(seg.src, seg.dst);
         let (key, direction, held_at) = loop {
             match self.orient(seg, hash) {
                 Orientation::Tuple(key, direction, at) => break (key, direction, at),
@@ -268,7 +309,7 @@ impl<'p, S: RecordSink> Tracker<'p, S> {
             }
         };
         let slot = match held_at {
-            Some(at) => self.tuples.entry_mut(at).1,
+            Some(at) => self.tuples.seen(at, seg.ts_ns),
             None => {
                 if self.tuples.len() >= self.max_tuples {
                     self.over_limit = true;
@@ -277,8 +318,9 @@ impl<'p, S: RecordSink> Tracker<'p, S> {
                 let live = self.tuples.len() as u64 + 1;
                 self.ctx.stats.peak_live_tuples = self.ctx.stats.peak_live_tuples.max(live);
                 let state = first_state(&self.midstream, key, seg);
+                let tuple = Tuple::new(state, seg.ts_ns);
                 self.tuples
-                    .insert(hash, key, Slot::Shared(Tuple::new(state, seg.ts_ns)))
+                    .insert(hash, key, Slot::Shared(tuple), seg.ts_ns)
             }
         };
         let ctx = &mut self.ctx;
@@ -391,7 +433,10 @@ impl<'p, S: RecordSink> Tracker<'p, S> {
         *due = now_ns + SWEEP_EVERY_NS;
         let horizon = self.horizon_ns;
         let ctx = &mut self.ctx;
-        self.tuples.retain(|_, slot| {
+        // Every copy of a tuple saw its slot's latest segment (`Tuple::last_seen_ns`): a
+        // slot the table saw recently is not quiet, and is not opened.
+        let quiet = |seen_ns: i64| now_ns.saturating_sub(seen_ns) > horizon;
+        self.tuples.retain_quiet(quiet, |_, slot| {
             if !slot.retirable(now_ns, horizon, ctx.policy()) {
                 return true;
             }

@@ -2,28 +2,49 @@
 //! so the hash is symmetric in the two endpoints: computed once per segment, it finds the tuple
 //! whichever side is the server, and both lookups probe the same slots.
 //!
-//! The hash table holds only a 4-byte index per tuple; the tuples themselves (a few hundred
-//! bytes each) live in fixed-size chunks. Tuples come and go all the time, and a hash table grows
-//! when its deleted slots run out, not only when it is full: with the tuples inline it
-//! settled at twice the buckets the live tuples need, and briefly held the old table beside
-//! the new one while growing. Indexes make the buckets cheap, and chunks never move.
+//! The index ([`TupleIndex`]) holds only an 8-byte slot per tuple; the tuples themselves (a
+//! few hundred bytes each) live in fixed-size chunks that never move. With the tuples inline
+//! a hash table settled at twice the buckets the live tuples need and briefly held the old
+//! table beside the new one while growing.
+//!
+//! Nearly every segment finds its tuple in memory the cache has not seen for a while: the
+//! tracker hands the segments it will take next to [`TupleTable::prefetch_index`] and then
+//! [`TupleTable::prefetch_entry`], so the index slots and the entry are on their way while
+//! earlier segments are handled.
+//!
+//! Beside each chunk lies when each of its entries last saw a segment: a sweep for quiet
+//! tuples reads that array alone (8 bytes an entry, in memory order) and opens only the
+//! entries gone quiet, where reading every entry's own time would pull two cache lines of
+//! each held tuple through the cache every sweep.
 
 use std::hash::BuildHasher;
 use std::net::{SocketAddr, SocketAddrV4};
 
-use hashbrown::HashTable;
-
 use super::tuple::{TupleKey, unordered_pair};
+use super::tuple_index::{TupleIndex, prefetch};
 
 /// Entries per chunk: a few hundred kB, so a chunk is a small step in memory.
 const CHUNK_BITS: u32 = 11;
 const CHUNK_LEN: usize = 1 << CHUNK_BITS;
 
-type Chunk<V> = Box<[Option<(TupleKey, V)>]>;
+struct Chunk<V> {
+    entries: Box<[Option<(TupleKey, V)>]>,
+    /// Capture time of each entry's latest segment (stale where the entry is free).
+    seen_ns: Box<[i64]>,
+}
+
+impl<V> Chunk<V> {
+    fn empty() -> Self {
+        Chunk {
+            entries: (0..CHUNK_LEN).map(|_| None).collect(),
+            seen_ns: vec![0; CHUNK_LEN].into_boxed_slice(),
+        }
+    }
+}
 
 pub struct TupleTable<V> {
     /// Where each held tuple's entry is, found by the tuple's symmetric hash.
-    index: HashTable<u32>,
+    index: TupleIndex,
     /// The entries; `None` where one was removed and not yet reused.
     chunks: Vec<Chunk<V>>,
     /// Entries free for reuse.
@@ -37,7 +58,7 @@ pub struct TupleTable<V> {
 impl<V> Default for TupleTable<V> {
     fn default() -> Self {
         TupleTable {
-            index: HashTable::new(),
+            index: TupleIndex::default(),
             chunks: Vec::new(),
             free: Vec::new(),
             used: 0,
@@ -59,23 +80,20 @@ fn symmetric_hash(hasher: &foldhash::fast::RandomState, a: SocketAddr, b: Socket
 }
 
 fn slot<V>(chunks: &[Chunk<V>], at: u32) -> &Option<(TupleKey, V)> {
-    &chunks[(at >> CHUNK_BITS) as usize][at as usize & (CHUNK_LEN - 1)]
+    &chunks[(at >> CHUNK_BITS) as usize].entries[at as usize & (CHUNK_LEN - 1)]
 }
 
 fn slot_mut<V>(chunks: &mut [Chunk<V>], at: u32) -> &mut Option<(TupleKey, V)> {
-    &mut chunks[(at >> CHUNK_BITS) as usize][at as usize & (CHUNK_LEN - 1)]
+    &mut chunks[(at >> CHUNK_BITS) as usize].entries[at as usize & (CHUNK_LEN - 1)]
+}
+
+fn seen_mut<V>(chunks: &mut [Chunk<V>], at: u32) -> &mut i64 {
+    &mut chunks[(at >> CHUNK_BITS) as usize].seen_ns[at as usize & (CHUNK_LEN - 1)]
 }
 
 /// Whether the entry at `at` holds `key`.
 fn holds<V>(chunks: &[Chunk<V>], at: u32, key: &TupleKey) -> bool {
     slot(chunks, at).as_ref().is_some_and(|(k, _)| k == key)
-}
-
-fn rehash<V>(hasher: &foldhash::fast::RandomState, chunks: &[Chunk<V>], at: u32) -> u64 {
-    match slot(chunks, at) {
-        Some((k, _)) => symmetric_hash(hasher, k.client, k.server),
-        None => 0, // the index only points at held entries
-    }
 }
 
 impl<V> TupleTable<V> {
@@ -88,10 +106,32 @@ impl<V> TupleTable<V> {
         self.index.len()
     }
 
+    /// Starts fetching the index slots a lookup of `hash` reads.
+    pub fn prefetch_index(&self, hash: u64) {
+        self.index.prefetch(hash);
+    }
+
+    /// Starts fetching the entry a lookup of `hash` most likely ends at (the first whose
+    /// index slot matches the hash), best after [`TupleTable::prefetch_index`] had time to
+    /// bring the slots in.
+    pub fn prefetch_entry(&self, hash: u64) {
+        let Some(at) = self.index.find(hash, |_| true) else {
+            return;
+        };
+        let chunk = &self.chunks[(at >> CHUNK_BITS) as usize];
+        let offset = at as usize & (CHUNK_LEN - 1);
+        let entry = &chunk.entries[offset];
+        let start: *const u8 = (entry as *const Option<(TupleKey, V)>).cast();
+        for line in (0..size_of::<Option<(TupleKey, V)>>()).step_by(64) {
+            prefetch(start.wrapping_add(line));
+        }
+        prefetch(&chunk.seen_ns[offset]);
+    }
+
     /// Where the tuple `key` is held.
     pub fn find(&self, hash: u64, key: &TupleKey) -> Option<u32> {
         let chunks = &self.chunks;
-        self.index.find(hash, |&at| holds(chunks, at, key)).copied()
+        self.index.find(hash, |at| holds(chunks, at, key))
     }
 
     /// Where the tuple between `a` and `b` is held, whichever of them is its client: one
@@ -103,7 +143,7 @@ impl<V> TupleTable<V> {
                 (k.client == a && k.server == b) || (k.client == b && k.server == a)
             })
         };
-        self.index.find(hash, |&at| between(at)).copied()
+        self.index.find(hash, between)
     }
 
     /// The tuple held at `at` (from [`TupleTable::find`] or [`TupleTable::find_pair`]).
@@ -121,28 +161,32 @@ impl<V> TupleTable<V> {
         }
     }
 
+    /// The tuple held at `at`, noting that a segment reached it at `now_ns`.
+    pub fn seen(&mut self, at: u32, now_ns: i64) -> &mut V {
+        *seen_mut(&mut self.chunks, at) = now_ns;
+        self.entry_mut(at).1
+    }
+
     pub fn get_mut(&mut self, hash: u64, key: &TupleKey) -> Option<&mut V> {
         let at = self.find(hash, key)?;
         Some(self.entry_mut(at).1)
     }
 
-    /// Inserts a tuple that is not held yet.
-    pub fn insert(&mut self, hash: u64, key: TupleKey, value: V) -> &mut V {
+    /// Inserts a tuple that is not held yet, seen first at `now_ns`.
+    pub fn insert(&mut self, hash: u64, key: TupleKey, value: V, now_ns: i64) -> &mut V {
         let at = match self.free.pop() {
             Some(at) => at,
             None => {
                 if self.used as usize == self.chunks.len() * CHUNK_LEN {
-                    self.chunks
-                        .push((0..CHUNK_LEN).map(|_| None).collect::<Vec<_>>().into());
+                    self.chunks.push(Chunk::empty());
                 }
                 self.used += 1;
                 self.used - 1
             }
         };
         *slot_mut(&mut self.chunks, at) = Some((key, value));
-        let (hasher, chunks) = (&self.hasher, &self.chunks);
-        self.index
-            .insert_unique(hash, at, |&at| rehash(hasher, chunks, at));
+        *seen_mut(&mut self.chunks, at) = now_ns;
+        self.index.insert(hash, at);
         match slot_mut(&mut self.chunks, at) {
             Some((_, v)) => v,
             None => unreachable!("the entry was just filled"),
@@ -150,20 +194,21 @@ impl<V> TupleTable<V> {
     }
 
     pub fn remove(&mut self, hash: u64, key: &TupleKey) -> Option<V> {
-        let chunks = &self.chunks;
-        let (at, _) = self
-            .index
-            .find_entry(hash, |&at| holds(chunks, at, key))
-            .ok()?
-            .remove();
+        let at = self.find(hash, key)?;
+        self.index.remove(hash, at);
         self.free.push(at);
         slot_mut(&mut self.chunks, at).take().map(|(_, v)| v)
     }
 
-    /// Keeps the tuples `keep` says to keep. Walks the chunks in memory order (a sweep
-    /// visits every tuple; the index's order would jump around memory) and unindexes the
-    /// few it drops.
-    pub fn retain(&mut self, mut keep: impl FnMut(&TupleKey, &mut V) -> bool) {
+    /// Keeps the tuples `keep` says to keep, asking it only about those `quiet` says are
+    /// quiet from the time they last saw a segment (the others are kept unopened). Walks
+    /// the chunks in memory order (a sweep visits every tuple; the index's order would jump
+    /// around memory) and unindexes the few it drops.
+    pub fn retain_quiet(
+        &mut self,
+        quiet: impl Fn(i64) -> bool,
+        mut keep: impl FnMut(&TupleKey, &mut V) -> bool,
+    ) {
         let TupleTable {
             index,
             chunks,
@@ -172,7 +217,11 @@ impl<V> TupleTable<V> {
             ..
         } = self;
         for (chunk_at, chunk) in chunks.iter_mut().enumerate() {
-            for (offset, entry) in chunk.iter_mut().enumerate() {
+            let Chunk { entries, seen_ns } = chunk;
+            for (offset, entry) in entries.iter_mut().enumerate() {
+                if !quiet(seen_ns[offset]) {
+                    continue;
+                }
                 let Some((key, value)) = entry.as_mut() else {
                     continue;
                 };
@@ -181,9 +230,7 @@ impl<V> TupleTable<V> {
                 }
                 let at = ((chunk_at << CHUNK_BITS) | offset) as u32;
                 let hash = symmetric_hash(hasher, key.client, key.server);
-                if let Ok(indexed) = index.find_entry(hash, |&i| i == at) {
-                    indexed.remove();
-                }
+                index.remove(hash, at);
                 *entry = None;
                 free.push(at);
             }
@@ -192,8 +239,8 @@ impl<V> TupleTable<V> {
 
     pub fn keys(&self) -> impl Iterator<Item = &TupleKey> {
         self.index
-            .iter()
-            .filter_map(|&at| slot(&self.chunks, at).as_ref().map(|(k, _)| k))
+            .entries()
+            .filter_map(|at| slot(&self.chunks, at).as_ref().map(|(k, _)| k))
     }
 
     /// Rebuilds a table holding less than a quarter of its room (after a burst of tuples has
@@ -202,9 +249,7 @@ impl<V> TupleTable<V> {
     pub fn shrink_when_sparse(&mut self) {
         let len = self.len();
         if self.index.capacity() > 4 * len + 1024 {
-            let (hasher, chunks) = (&self.hasher, &self.chunks);
-            self.index
-                .shrink_to(2 * len, |&at| rehash(hasher, chunks, at));
+            self.index.shrink_to(2 * len);
         }
         if self.chunks.len() * CHUNK_LEN > 4 * len + CHUNK_LEN {
             self.compact();
@@ -213,18 +258,26 @@ impl<V> TupleTable<V> {
 
     /// Moves every held entry into as few chunks as hold them, and indexes them again.
     fn compact(&mut self) {
-        let held: Vec<(TupleKey, V)> = std::mem::take(&mut self.chunks)
+        let held: Vec<(TupleKey, V, i64)> = std::mem::take(&mut self.chunks)
             .into_iter()
-            .flat_map(|chunk| chunk.into_vec().into_iter().flatten())
+            .flat_map(|chunk| {
+                let seen_ns = chunk.seen_ns;
+                chunk
+                    .entries
+                    .into_vec()
+                    .into_iter()
+                    .enumerate()
+                    .filter_map(move |(i, entry)| entry.map(|(k, v)| (k, v, seen_ns[i])))
+            })
             .collect();
         let hasher = self.hasher.clone();
         *self = TupleTable {
             hasher,
             ..TupleTable::default()
         };
-        for (key, value) in held {
+        for (key, value, seen_ns) in held {
             let hash = self.hash(key.client, key.server);
-            self.insert(hash, key, value);
+            self.insert(hash, key, value, seen_ns);
         }
     }
 }
@@ -253,7 +306,7 @@ mod tests {
             let hash = table.hash(k.client, k.server);
             // Found from either side with the one hash.
             assert_eq!(hash, table.hash(k.server, k.client));
-            *table.insert(hash, k, 0u32) = u32::from(port);
+            *table.insert(hash, k, 0u32, i64::from(port)) = u32::from(port);
         }
         assert_eq!(table.len(), usize::from(n));
         let k = key(7);
@@ -261,14 +314,39 @@ mod tests {
         assert_eq!(table.remove(hash, &k), Some(7));
         assert_eq!(get(&table, hash, &k), None);
         // The freed entry is reused, not a new one.
-        *table.insert(hash, k, 0) = 70;
+        *table.insert(hash, k, 0, 7) = 70;
         assert_eq!(table.used, u32::from(n));
         assert_eq!(get(&table, hash, &k), Some(&70));
 
+        // Only entries quiet by their time seen are asked about: those seen at 4000 and
+        // later are kept unasked.
+        let mut asked = 0;
+        table.retain_quiet(
+            |seen_ns| seen_ns < 4000,
+            |k, _| {
+                asked += 1;
+                k.client.port() % 100 == 0 || k.client.port() >= 4000
+            },
+        );
+        assert_eq!(asked, 4000);
+        let k = key(4001);
+        let hash = table.hash(k.client, k.server);
+        assert_eq!(table.seen(table.find(hash, &k).expect("kept"), 9000), &4001);
         // Forget all but every hundredth: the table compacts and still finds them.
-        table.retain(|k, _| k.client.port() % 100 == 0);
+        table.retain_quiet(|_| true, |k, _| k.client.port() % 100 == 0);
         table.shrink_when_sparse();
         assert_eq!(table.chunks.len(), 1);
+        // The time seen moves with its entry when the table compacts.
+        let mut asked = Vec::new();
+        table.retain_quiet(
+            |seen_ns| seen_ns >= 5000,
+            |k, _| {
+                asked.push(k.client.port());
+                true
+            },
+        );
+        asked.sort_unstable();
+        assert_eq!(asked, (5000..n).step_by(100).collect::<Vec<_>>());
         assert_eq!(table.len(), usize::from(n).div_ceil(100));
         for port in (0..n).step_by(100) {
             let k = key(port);

@@ -94,11 +94,16 @@ impl Clock {
         };
         rates
             .iter()
-            .map(|rate| {
+            .filter_map(|rate| {
                 let expected = rate * dt_secs;
-                (ticks - expected).abs() / Self::tolerance(expected)
+                let (off, tolerance) = ((ticks - expected).abs(), Self::tolerance(expected));
+                // Most points are far off most lines: that shows without the division (the
+                // margin covers rounding, so the ratio would have been over 1 too).
+                if off > tolerance * (1.0 + 1e-9) {
+                    return None;
+                }
+                Some(off / tolerance).filter(|d| *d <= 1.0)
             })
-            .filter(|d| *d <= 1.0)
             .min_by(f64::total_cmp)
     }
 

@@ -7,24 +7,28 @@ mod clocks;
 
 pub use clocks::{AddressClocks, Clock, ClockModel, ClockTally, TsDecrease};
 
-use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 
-use crate::fastmap::FastMap;
+use crate::fastmap::{FastMap, FastSet};
 use crate::packet::Segment;
 
 /// Clocks per (source address, destination address): Linux offsets its TSvals per address
 /// pair, so one host toward one server is one clock.
 #[derive(Debug, Clone, Default)]
 pub struct NatClocks {
-    pairs: FastMap<(IpAddr, IpAddr), AddressClocks>,
+    /// Each pair seen, in order of first sight, with its clocks.
+    pairs: Vec<((IpAddr, IpAddr), AddressClocks)>,
+    /// Where each pair is in `pairs`. Every segment looks its pair up: IPv4 pairs go by one
+    /// packed integer, a single hash step where the address enums take several.
+    v4_pairs: FastMap<u64, usize>,
+    other_pairs: FastMap<(IpAddr, IpAddr), usize>,
     /// TIME_WAIT length: a decrease only counts against a TSval this recent.
     window_ns: i64,
     /// Every decrease, when tables are wanted.
     events: Option<Vec<AddressEvent>>,
     /// The clock of every SYN with a TSval, by (client, server address, ISN), when tables
     /// or charts are wanted.
-    syn_clocks: Option<HashMap<(IpAddr, IpAddr, u32), u32>>,
+    syn_clocks: Option<FastMap<(IpAddr, IpAddr, u32), u32>>,
 }
 
 /// A decrease and the address pair it was seen on.
@@ -55,39 +59,50 @@ pub struct NatReport {
     /// Addresses that sent SYNs, busiest first.
     pub addresses: Vec<AddressReport>,
     pub events: Option<Vec<AddressEvent>>,
-    pub syn_clocks: Option<HashMap<(IpAddr, IpAddr, u32), u32>>,
+    pub syn_clocks: Option<FastMap<(IpAddr, IpAddr, u32), u32>>,
 }
 
 impl NatClocks {
     pub fn new(window_ns: i64, keep_events: bool) -> Self {
         NatClocks {
-            pairs: FastMap::default(),
             window_ns,
             events: keep_events.then(Vec::new),
-            syn_clocks: keep_events.then(HashMap::new),
+            syn_clocks: keep_events.then(FastMap::default),
+            ..NatClocks::default()
         }
+    }
+
+    /// The clocks of the pair `key`, added if it is new.
+    fn clocks_of(&mut self, key: (IpAddr, IpAddr)) -> &mut AddressClocks {
+        let next = self.pairs.len();
+        let at = match key {
+            (IpAddr::V4(src), IpAddr::V4(dst)) => *self
+                .v4_pairs
+                .entry(u64::from(src.to_bits()) << 32 | u64::from(dst.to_bits()))
+                .or_insert(next),
+            _ => *self.other_pairs.entry(key).or_insert(next),
+        };
+        if at == next {
+            // Tables name every clock; otherwise ended ones are only counted.
+            let clocks = if self.events.is_some() {
+                AddressClocks::default()
+            } else {
+                AddressClocks::retiring()
+            };
+            self.pairs.push((key, clocks));
+        }
+        &mut self.pairs[at].1
     }
 
     pub fn on_segment(&mut self, seg: &Segment) {
         let key = (seg.src.ip(), seg.dst.ip());
-        let keep_every_clock = self.events.is_some();
-        let (clock, decrease) = self
-            .pairs
-            .entry(key)
-            .or_insert_with(|| {
-                // Tables name every clock; otherwise ended ones are only counted.
-                if keep_every_clock {
-                    AddressClocks::default()
-                } else {
-                    AddressClocks::retiring()
-                }
-            })
-            .add(
+        let window_ns = self.window_ns;
+        let (clock, decrease) = self.clocks_of(key).add(
                 seg.ts_ns,
                 seg.src.port(),
                 seg.tsval(),
                 seg.is_syn().then_some(seg.seq),
-                self.window_ns,
+                window_ns,
             );
         if let (Some(map), Some(clock), true) = (self.syn_clocks.as_mut(), clock, seg.is_syn()) {
             map.insert((key.0, key.1, seg.seq), clock);
@@ -120,7 +135,7 @@ impl NatClocks {
                 .then((a.source, a.destination).cmp(&(b.source, b.destination)))
         });
         // Only client addresses are reported: drop the server side's events.
-        let clients: HashSet<(IpAddr, IpAddr)> = addresses
+        let clients: FastSet<(IpAddr, IpAddr)> = addresses
             .iter()
             .map(|a| (a.source, a.destination))
             .collect();

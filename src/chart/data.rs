@@ -115,7 +115,9 @@ fn syns_of(analysis: &Analysis) -> &[SynRecord] {
 pub fn timestamp_chart(analysis: &Analysis) -> Option<TimestampChart> {
     let address = analysis.nat.addresses.first()?;
     let start_ns = start_of(analysis);
-    let clocks = analysis.nat.syn_clocks.as_ref();
+    let clocks = analysis
+        .nat
+        .syn_clocks_between(address.source, address.destination);
     let points = syns_of(analysis)
         .iter()
         .filter(|s| {
@@ -123,11 +125,10 @@ pub fn timestamp_chart(analysis: &Analysis) -> Option<TimestampChart> {
         })
         .filter_map(|s| {
             let tsval = s.tsval?;
-            let key = (address.source, address.destination, s.isn);
             Some(TsPoint {
                 t: secs(s.ts_ns, start_ns),
                 tsval,
-                clock: clocks.and_then(|c| c.get(&key).copied()).unwrap_or(0),
+                clock: clocks.get(&s.isn).copied().unwrap_or(0),
                 verdict: s.verdict,
                 ts_recent: match s.found {
                     FoundState::TimeWait {

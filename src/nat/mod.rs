@@ -26,9 +26,17 @@ pub struct NatClocks {
     window_ns: i64,
     /// Every decrease, when tables are wanted.
     events: Option<Vec<AddressEvent>>,
-    /// The clock of every SYN with a TSval, by (client, server address, ISN), when tables
-    /// or charts are wanted.
-    syn_clocks: Option<FastMap<(IpAddr, IpAddr, u32), u32>>,
+    /// The clock of every SYN with a TSval, when tables or charts are wanted.
+    syn_clocks: Option<Vec<SynClock>>,
+}
+
+/// The clock a SYN with a TSval joined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SynClock {
+    pub source: IpAddr,
+    pub destination: IpAddr,
+    pub isn: u32,
+    pub clock: u32,
 }
 
 /// A decrease and the address pair it was seen on.
@@ -59,7 +67,22 @@ pub struct NatReport {
     /// Addresses that sent SYNs, busiest first.
     pub addresses: Vec<AddressReport>,
     pub events: Option<Vec<AddressEvent>>,
-    pub syn_clocks: Option<FastMap<(IpAddr, IpAddr, u32), u32>>,
+    /// In capture order: only a chart asks, for one address pair, so nothing is indexed
+    /// while reading.
+    pub syn_clocks: Option<Vec<SynClock>>,
+}
+
+impl NatReport {
+    /// The clock of each SYN (by ISN) from `source` to `destination`: for a retransmitted
+    /// SYN, the clock of its latest copy.
+    pub fn syn_clocks_between(&self, source: IpAddr, destination: IpAddr) -> FastMap<u32, u32> {
+        self.syn_clocks
+            .iter()
+            .flatten()
+            .filter(|s| s.source == source && s.destination == destination)
+            .map(|s| (s.isn, s.clock))
+            .collect()
+    }
 }
 
 impl NatClocks {
@@ -67,7 +90,7 @@ impl NatClocks {
         NatClocks {
             window_ns,
             events: keep_events.then(Vec::new),
-            syn_clocks: keep_events.then(FastMap::default),
+            syn_clocks: keep_events.then(Vec::new),
             ..NatClocks::default()
         }
     }
@@ -98,14 +121,21 @@ impl NatClocks {
         let key = (seg.src.ip(), seg.dst.ip());
         let window_ns = self.window_ns;
         let (clock, decrease) = self.clocks_of(key).add(
-                seg.ts_ns,
-                seg.src.port(),
-                seg.tsval(),
-                seg.is_syn().then_some(seg.seq),
-                window_ns,
-            );
-        if let (Some(map), Some(clock), true) = (self.syn_clocks.as_mut(), clock, seg.is_syn()) {
-            map.insert((key.0, key.1, seg.seq), clock);
+            seg.ts_ns,
+            seg.src.port(),
+            seg.tsval(),
+            seg.is_syn().then_some(seg.seq),
+            window_ns,
+        );
+        if let (Some(syn_clocks), Some(clock), true) =
+            (self.syn_clocks.as_mut(), clock, seg.is_syn())
+        {
+            syn_clocks.push(SynClock {
+                source: key.0,
+                destination: key.1,
+                isn: seg.seq,
+                clock,
+            });
         }
         if let (Some(events), Some(event)) = (self.events.as_mut(), decrease) {
             events.push(AddressEvent {

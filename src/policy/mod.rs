@@ -7,10 +7,10 @@ pub mod no_timestamps;
 pub mod rfc7323;
 pub mod tw_recycle;
 
-use std::collections::HashMap;
 use std::fmt;
 use std::net::IpAddr;
 
+use crate::fastmap::FastMap;
 use crate::packet::Segment;
 
 /// What a server's TIME_WAIT socket remembers (struct tcp_timewait_sock).
@@ -117,7 +117,7 @@ pub struct TwJudgement {
 /// `inet_peer` / `tcp_metrics` timestamps): the latest TSval and when it was stored.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PeerMemory {
-    stamps: HashMap<IpAddr, PeerStamp>,
+    stamps: FastMap<IpAddr, PeerStamp>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,9 +3,9 @@
 //! comes from the same clock, so (client address, server, ISN) plus a TSval that advanced no
 //! faster than time did identify it.
 
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 
+use crate::fastmap::FastMap;
 use crate::flow::{ObservedReply, SynRecord, Verdict};
 use crate::seq::ts_diff;
 
@@ -68,14 +68,15 @@ pub fn chain_attempts(syns: &[SynRecord]) -> (Vec<Attempt>, Vec<u64>) {
     let mut order: Vec<usize> = (0..syns.len()).collect();
     order.sort_by_key(|&i| (syns[i].ts_ns, i));
     let mut attempts: Vec<Attempt> = Vec::new();
-    let mut open: HashMap<(IpAddr, SocketAddr, u32), usize> = HashMap::new();
-    let mut last_syn: HashMap<usize, &SynRecord> = HashMap::new();
+    let mut open: FastMap<(IpAddr, SocketAddr, u32), usize> = FastMap::default();
+    // Each attempt's latest SYN, by attempt index.
+    let mut last_syn: Vec<&SynRecord> = Vec::new();
     let mut ids = vec![0u64; syns.len()];
     for i in order {
         let syn = &syns[i];
         let key = (syn.tuple.client.ip(), syn.tuple.server, syn.isn);
         let index = match open.get(&key) {
-            Some(&index) if same_sender(last_syn[&index], syn) => index,
+            Some(&index) if same_sender(last_syn[index], syn) => index,
             _ => {
                 attempts.push(Attempt {
                     id: attempts.len() as u64 + 1,
@@ -92,10 +93,11 @@ pub fn chain_attempts(syns: &[SynRecord]) -> (Vec<Attempt>, Vec<u64>) {
                     established_ns: None,
                 });
                 open.insert(key, attempts.len() - 1);
+                last_syn.push(syn);
                 attempts.len() - 1
             }
         };
-        last_syn.insert(index, syn);
+        last_syn[index] = syn;
         let attempt = &mut attempts[index];
         attempt.syns += 1;
         attempt.last_syn_ns = syn.ts_ns;

@@ -1,11 +1,13 @@
 //! polars DataFrames from analysis records. Column names, types and meanings are documented
 //! in docs/tables.md; a test keeps the two in step.
 
-use std::net::SocketAddr;
+use std::fmt::Write;
+use std::net::{IpAddr, SocketAddr};
 
 use polars::prelude::*;
 
 use super::attempts::{Attempt, chain_attempts};
+use crate::fastmap::FastMap;
 use crate::flow::{
     CloseKind, Closer, FoundState, IncarnationRecord, Reuse, SynRecord, TimeWaitEnd,
     TimeWaitHolder, TupleKey,
@@ -31,6 +33,30 @@ where
     Column::new(name.into(), rows.iter().map(value).collect::<Vec<T>>())
 }
 
+/// A text column, each row written by `write` into one reused buffer: no String per row.
+fn text_col<R>(name: &str, rows: &[R], mut write: impl FnMut(&R, &mut String)) -> Column {
+    let mut builder = StringChunkedBuilder::new(name.into(), rows.len());
+    let mut text = String::new();
+    for row in rows {
+        text.clear();
+        write(row, &mut text);
+        builder.append_value(&text);
+    }
+    builder.finish().into_column()
+}
+
+/// An address column. A capture holds few distinct addresses and tables a row per
+/// connection or SYN: each address is written out once.
+fn addr_col<R>(name: &str, rows: &[R], addr: impl Fn(&R) -> IpAddr) -> Column {
+    let mut texts: FastMap<IpAddr, String> = FastMap::default();
+    let mut builder = StringChunkedBuilder::new(name.into(), rows.len());
+    for row in rows {
+        let addr = addr(row);
+        builder.append_value(texts.entry(addr).or_insert_with(|| addr.to_string()));
+    }
+    builder.finish().into_column()
+}
+
 /// A UTC timestamp column (nanoseconds) from optional epoch nanoseconds.
 fn time_col<R>(name: &str, rows: &[R], value: impl Fn(&R) -> Option<i64>) -> PolarsResult<Column> {
     col(name, rows, value).cast(&DataType::Datetime(TimeUnit::Nanoseconds, None))
@@ -47,9 +73,9 @@ fn family(addr: &SocketAddr) -> &'static str {
 /// The four tuple columns and the address family, shared by every table keyed by a tuple.
 fn tuple_columns<R>(rows: &[R], tuple: impl Fn(&R) -> TupleKey) -> Vec<Column> {
     vec![
-        col("client_addr", rows, |r| tuple(r).client.ip().to_string()),
+        addr_col("client_addr", rows, |r| tuple(r).client.ip()),
         col("client_port", rows, |r| u32::from(tuple(r).client.port())),
-        col("server_addr", rows, |r| tuple(r).server.ip().to_string()),
+        addr_col("server_addr", rows, |r| tuple(r).server.ip()),
         col("server_port", rows, |r| u32::from(tuple(r).server.port())),
         col("family", rows, |r| family(&tuple(r).client)),
     ]
@@ -177,15 +203,18 @@ pub fn syns_frame(syns: &[SynRecord], attempts: &[u64]) -> PolarsResult<DataFram
 
 /// One row per connect attempt, in order of their first SYN.
 pub fn attempts_frame(attempts: &[Attempt]) -> PolarsResult<DataFrame> {
-    let ports = |a: &Attempt| {
-        let ports: Vec<String> = a.client_ports.iter().map(u16::to_string).collect();
-        ports.join(" ")
+    let ports = |a: &Attempt, text: &mut String| {
+        for (i, port) in a.client_ports.iter().enumerate() {
+            let gap = if i == 0 { "" } else { " " };
+            // Writing into a String cannot fail.
+            let _ = write!(text, "{gap}{port}");
+        }
     };
     let columns = vec![
         col("attempt", attempts, |a| a.id),
-        col("client_addr", attempts, |a| a.client_ip.to_string()),
-        col("client_ports", attempts, ports),
-        col("server_addr", attempts, |a| a.server.ip().to_string()),
+        addr_col("client_addr", attempts, |a| a.client_ip),
+        text_col("client_ports", attempts, ports),
+        addr_col("server_addr", attempts, |a| a.server.ip()),
         col("server_port", attempts, |a| u32::from(a.server.port())),
         col("family", attempts, |a| family(&a.server)),
         col("isn", attempts, |a| a.isn),
@@ -263,8 +292,8 @@ pub fn nat_hosts_frame(nat: &NatReport) -> PolarsResult<DataFrame> {
         })
         .collect();
     let columns = vec![
-        col("address", &rows, |(a, _, _)| a.source.to_string()),
-        col("server_addr", &rows, |(a, _, _)| a.destination.to_string()),
+        addr_col("address", &rows, |(a, _, _)| a.source),
+        addr_col("server_addr", &rows, |(a, _, _)| a.destination),
         col("clock_model", &rows, |(_, _, model)| *model),
         col("clock", &rows, |(_, c, _)| c.id),
         col("rate_hz", &rows, |(_, c, _)| c.rate_hz),
@@ -285,8 +314,8 @@ pub fn ts_events_frame(nat: &NatReport) -> PolarsResult<DataFrame> {
     rows.sort_by_key(|e| (e.event.ts_ns, e.source, e.destination));
     let columns = vec![
         time_col("time", &rows, |e| Some(e.event.ts_ns))?,
-        col("address", &rows, |e| e.source.to_string()),
-        col("server_addr", &rows, |e| e.destination.to_string()),
+        addr_col("address", &rows, |e| e.source),
+        addr_col("server_addr", &rows, |e| e.destination),
         col("port", &rows, |e| u32::from(e.event.port)),
         col("tsval", &rows, |e| e.event.tsval),
         col("clock", &rows, |e| e.event.clock),

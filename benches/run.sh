@@ -10,9 +10,10 @@
 #           addresses picking public ports at random (a few thousand tuples reused in 2MSL)
 #   long    the same rate for 2000 s: memory must stay where it was
 #   dense   2000 connects/s for 500 s: twice the live tuples, for bytes per live tuple
-# Every time is the best of $RUNS runs (default 3) on a warm page cache: a shared machine's
-# timings vary by 10-20 % from run to run, the best is the least disturbed. tcpdump and the
-# memory-only runs go once. RSS is the largest peak resident set of the runs (GNU time).
+# Every time is the best of $RUNS rounds (default 3) on a warm page cache, each round running
+# every compared step once: a shared machine's timings vary by 10-20 % from minute to minute,
+# the best is the least disturbed. tcpdump and the memory-only runs go once. RSS is the
+# largest peak resident set of the runs (GNU time).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -45,28 +46,30 @@ simulate perconn 1000 1000 --clock-offsets per-connection
 
 packets() { "$floor" "$1" | cut -d' ' -f1; }
 
-runs_default=${RUNS:-3}
-# measure LABEL CMD... : runs CMD $runs times (default $RUNS), sets $secs (the best) and
-# $rss_mb (the largest). Its stdout is discarded, or kept in $measure_out when set
-# (measure_out=FILE measure ...): the timed run's own output.
-measure() {
-    local label=$1 n=${runs:-$runs_default} i best="" run_secs run_kb rss_kb=0
+runs=${RUNS:-3}
+declare -A best_secs largest_kb
+# once LABEL CMD... : one timed run of CMD, keeping LABEL's best time and largest RSS. Its
+# stdout is discarded, or kept in $measure_out when set (measure_out=FILE once ...).
+once() {
+    local label=$1 run_secs run_kb
     shift
-    for ((i = 1; i <= n; i++)); do
-        echo "timing $label ($i/$n) ..." >&2
-        /usr/bin/time -f '%e %M' -o "$work/time.txt" "$@" >"${measure_out:-/dev/null}" 2>"$work/stderr.txt" || {
-            echo "run.sh: $label failed:" >&2
-            cat "$work/stderr.txt" >&2
-            exit 1
-        }
-        read -r run_secs run_kb <"$work/time.txt"
-        if [[ -z $best ]] || awk -v a="$run_secs" -v b="$best" 'BEGIN { exit !(a < b) }'; then
-            best=$run_secs
-        fi
-        if ((run_kb > rss_kb)); then rss_kb=$run_kb; fi
-    done
-    secs=$best
-    rss_mb=$(awk -v k="$rss_kb" 'BEGIN { printf "%.0f", k / 1024 }')
+    echo "timing $label ..." >&2
+    /usr/bin/time -f '%e %M' -o "$work/time.txt" "$@" >"${measure_out:-/dev/null}" 2>"$work/stderr.txt" || {
+        echo "run.sh: $label failed:" >&2
+        cat "$work/stderr.txt" >&2
+        exit 1
+    }
+    read -r run_secs run_kb <"$work/time.txt"
+    if [[ -z ${best_secs[$label]:-} ]] ||
+        awk -v a="$run_secs" -v b="${best_secs[$label]}" 'BEGIN { exit !(a < b) }'; then
+        best_secs[$label]=$run_secs
+    fi
+    if ((run_kb > ${largest_kb[$label]:-0})); then largest_kb[$label]=$run_kb; fi
+}
+# result LABEL : sets $secs and $rss_mb from LABEL's runs.
+result() {
+    secs=${best_secs[$1]}
+    rss_mb=$(awk -v k="${largest_kb[$1]}" 'BEGIN { printf "%.0f", k / 1024 }')
 }
 
 rows=()
@@ -81,47 +84,61 @@ base=$work/base.pcap
 base_packets=$(packets "$base")
 cat "$base" >/dev/null # warm the page cache
 
-measure floor "$floor" "$base"
+# Rounds of every compared step one after the other: a slow spell of the machine then slows
+# a round, not one step's every run.
+has_tshark=$(command -v tshark || true)
+for ((round = 1; round <= runs; round++)); do
+    echo "round $round of $runs" >&2
+    once floor "$floor" "$base"
+    measure_out=$work/base.json once analyze "$pawscope" analyze --json "$base"
+    rm -rf "$work/export"
+    once export "$pawscope" export --format parquet --out "$work/export" "$base"
+    rm -rf "$work/report"
+    once report "$pawscope" report --out "$work/report" "$base"
+    if [[ -n $has_tshark ]]; then
+        once tshark tshark -q -z conv,tcp -r "$base"
+    fi
+done
+
+result floor
 floor_secs=$secs
 row "floor (pcap-parser + etherparse)" "floor base.pcap" "$base_packets"
-
-measure_out=$work/base.json measure analyze "$pawscope" analyze --json "$base"
+result analyze
 analyze_secs=$secs
 analyze_rss=$rss_mb
 row "pawscope analyze --json" "pawscope analyze --json base.pcap" "$base_packets"
-
-rm -rf "$work/export"
-measure export "$pawscope" export --format parquet --out "$work/export" "$base"
+result export
 export_secs=$secs
 row "pawscope export (Parquet)" "pawscope export --format parquet --out DIR base.pcap" "$base_packets"
-
-rm -rf "$work/report"
-measure report "$pawscope" report --out "$work/report" "$base"
+result report
 report_secs=$secs
 row "pawscope report" "pawscope report --out DIR base.pcap" "$base_packets"
-
 tshark_secs=""
-if command -v tshark >/dev/null; then
-    measure tshark tshark -q -z conv,tcp -r "$base"
+if [[ -n $has_tshark ]]; then
+    result tshark
     tshark_secs=$secs
     row "tshark conversations" "tshark -q -z conv,tcp -r base.pcap" "$base_packets"
 fi
 if command -v tcpdump >/dev/null; then
-    runs=1 measure tcpdump tcpdump -nn -r "$base"
+    once tcpdump tcpdump -nn -r "$base"
+    result tcpdump
     row "tcpdump decode" "tcpdump -nn -r base.pcap" "$base_packets"
 fi
 
 # Memory against capture length and against live tuples.
 json_field() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$@"; }
-measure_out=$work/long.json runs=1 measure "analyze (2x longer)" "$pawscope" analyze --json "$work/long.pcap"
+measure_out=$work/long.json once long "$pawscope" analyze --json "$work/long.pcap"
+result long
 long_rss=$rss_mb
 long_packets=$(packets "$work/long.pcap")
-measure_out=$work/dense.json runs=1 measure "analyze (2x denser)" "$pawscope" analyze --json "$work/dense.pcap"
+measure_out=$work/dense.json once dense "$pawscope" analyze --json "$work/dense.pcap"
+result dense
 dense_rss=$rss_mb
 base_live=$(json_field "$work/base.json" peak_live_tuples)
 long_live=$(json_field "$work/long.json" peak_live_tuples)
 dense_live=$(json_field "$work/dense.json" peak_live_tuples)
-measure_out=$work/perconn.json runs=1 measure "analyze (a clock per connection)" "$pawscope" analyze --json "$work/perconn.pcap"
+measure_out=$work/perconn.json once perconn "$pawscope" analyze --json "$work/perconn.pcap"
+result perconn
 perconn_rss=$rss_mb
 perconn_secs=$secs
 perconn_live=$(json_field "$work/perconn.json" peak_live_tuples)
@@ -160,8 +177,8 @@ size_mb=$(du -m "$base" | cut -f1)
     echo
     echo "Capture: \`pawscope simulate ${common[*]} --rate 1000 --duration 1000\`:"
     echo "$base_packets packets, $size_mb MB, $(json_field "$work/base.json" connections) connections."
-    echo "Times are the best of $runs_default runs each on a warm page cache (tcpdump's and the memory"
-    echo "rows' of one); ratios are to the floor's time."
+    echo "Times are the best of $runs rounds on a warm page cache, each round running every step"
+    echo "but tcpdump once (tcpdump and the memory rows: one run); ratios are to the floor's time."
     echo
     echo "| step | seconds | M packets/s | peak RSS MB | x floor | command |"
     echo "|---|---|---|---|---|---|"

@@ -415,3 +415,40 @@ impl Tables {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Rows as (time, tuple, number): many share a time, some share both time and tuple.
+    fn rows() -> Vec<(i64, TupleKey, u32)> {
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        (0..5000)
+            .map(|n| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                let tuple = TupleKey {
+                    client: SocketAddr::from(([203, 0, 113, (state % 3) as u8], 40000)),
+                    server: SocketAddr::from(([192, 0, 2, 1], 80 + (state >> 8) as u16 % 2)),
+                };
+                ((state >> 20) as i64 % 400, tuple, n)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn time_order_is_a_stable_sort_by_time_and_tuple() {
+        let rows = rows();
+        let mut expected = rows.clone();
+        expected.sort_by_key(|(time, tuple, _)| (*time, *tuple));
+        let sorted = in_time_order(&rows, |r| r.0, |r| r.1);
+        assert_eq!(sorted, expected);
+        // The data has the ties that make the order matter.
+        let ties = expected
+            .windows(2)
+            .filter(|w| (w[0].0, w[0].1) == (w[1].0, w[1].1))
+            .count();
+        assert!(ties > 100, "{ties} ties");
+    }
+}

@@ -179,3 +179,79 @@ fn an_interrupted_report_leaves_nothing_behind() {
         assert!(listing.is_empty(), "left behind: {listing:?}");
     }
 }
+
+/// Runs pawscope under a pseudo-terminal (util-linux `script`), so that it sees a terminal on
+/// stderr; returns what the terminal showed, or `None` where `script` or a pseudo-terminal
+/// is missing.
+fn on_a_terminal(args: &[&str]) -> Option<String> {
+    let command = std::iter::once(env!("CARGO_BIN_EXE_pawscope"))
+        .chain(args.iter().copied())
+        .map(|arg| format!("'{arg}'"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let out = std::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .output()
+        .ok()?;
+    let shown = String::from_utf8_lossy(&out.stdout).into_owned();
+    if !out.status.success() && !shown.contains("pawscope") {
+        // `script` is there but could not open a pseudo-terminal.
+        return None;
+    }
+    assert!(out.status.success(), "{command}: {out:?}");
+    Some(shown)
+}
+
+#[test]
+fn long_work_shows_progress_on_a_terminal_only() {
+    let dir = common::scratch_dir("exit_codes", "progress");
+    // Over the 64 MiB a progress line waits for, and over the 65 536 frames between two
+    // updates of it: 70 000 Ethernet frames of 1 000 bytes (not IP: quick to skip).
+    let pcap = dir.join("big.pcap");
+    let mut bytes = Vec::with_capacity(24 + 70_000 * 1016);
+    for field in [0xa1b2_c3d4_u32, 0x0004_0002, 0, 0, 65_535, 1] {
+        bytes.extend_from_slice(&field.to_le_bytes());
+    }
+    let mut frame = vec![0u8; 1000];
+    frame[12..14].copy_from_slice(&[0x88, 0xb5]); // local experimental EtherType
+    for n in 0..70_000u32 {
+        for field in [1_700_000_000 + n / 1000, (n % 1000) * 1000, 1000, 1000] {
+            bytes.extend_from_slice(&field.to_le_bytes());
+        }
+        bytes.extend_from_slice(&frame);
+    }
+    std::fs::write(&pcap, bytes).unwrap();
+    let out_dir = dir.join("tables");
+    let args = [
+        "export",
+        "--format",
+        "csv",
+        "--out",
+        out_dir.to_str().unwrap(),
+        pcap.to_str().unwrap(),
+    ];
+    let Some(shown) = on_a_terminal(&args) else {
+        eprintln!("skipped: no util-linux `script` or pseudo-terminal to give pawscope a terminal");
+        return;
+    };
+    assert!(
+        shown.contains("% of 67 MiB read"),
+        "no progress line: {shown:?}"
+    );
+    assert!(
+        shown.contains("pawscope: building and writing the tables ..."),
+        "{shown:?}"
+    );
+    // The note is taken away before the lines that stay.
+    let wrote = shown.find("pawscope: wrote").expect("wrote lines");
+    assert!(shown[..wrote].ends_with("\r\u{1b}[K"), "{shown:?}");
+    // Not a terminal: only the lines that stay.
+    let piped = pawscope(&args);
+    assert!(piped.status.success(), "{piped:?}");
+    let stderr = String::from_utf8_lossy(&piped.stderr);
+    assert!(stderr.contains("pawscope: wrote"), "{stderr}");
+    assert!(
+        !stderr.contains('\r') && !stderr.contains("building"),
+        "{stderr}"
+    );
+}

@@ -666,7 +666,11 @@ fn report(args: ReportArgs) -> ExitCode {
         Ok(analysis) => analysis,
         Err(code) => return code,
     };
-    match write_report(&analysis, &args.out, args.judge.client_time_wait_ns()) {
+    let progress = Progress::new(&args.judge.captures);
+    progress.note("drawing the charts, building and writing the tables");
+    let written = write_report(&analysis, &args.out, args.judge.client_time_wait_ns());
+    progress.clear();
+    match written {
         Ok(paths) => {
             eprintln!(
                 "pawscope: wrote {} files to {}",
@@ -797,9 +801,12 @@ fn export(args: ExportArgs) -> ExitCode {
         Err(code) => return code,
     };
     let records = analysis.records.unwrap_or_default();
+    let progress = Progress::new(&args.judge.captures);
+    progress.note("building and writing the tables");
     let tables = match Tables::build(&records.syns, &records.incarnations, &analysis.nat) {
         Ok(tables) => tables,
         Err(e) => {
+            progress.clear();
             eprintln!("pawscope: building tables: {e}");
             return ExitCode::FAILURE;
         }
@@ -814,7 +821,9 @@ fn export(args: ExportArgs) -> ExitCode {
         FormatArg::Csv => TableFormat::Csv,
         FormatArg::Json => TableFormat::Json,
     };
-    match write_tables(&args.out, &mut chosen, format) {
+    let written = write_tables(&args.out, &mut chosen, format);
+    progress.clear();
+    match written {
         Ok(paths) => {
             for (path, (_, frame)) in paths.iter().zip(&chosen) {
                 eprintln!(

@@ -55,6 +55,17 @@ impl Progress {
         );
     }
 
+    /// Says what runs now that reading is done (building and writing tables, drawing charts:
+    /// seconds on a large capture, with nothing to count), under the same conditions as the
+    /// progress line; [`Progress::clear`] takes it away.
+    pub fn note(&self, what: &str) {
+        if !self.enabled {
+            return;
+        }
+        self.last_shown.set(Some(Instant::now()));
+        eprint!("\rpawscope: {what} ...\x1b[K");
+    }
+
     pub fn clear(&self) {
         if self.last_shown.get().is_some() {
             eprint!("\r\x1b[K");

@@ -20,4 +20,5 @@ pub mod report;
 pub mod seq;
 pub mod simulate;
 pub mod table;
+pub mod threads;
 pub mod timefmt;

@@ -105,10 +105,7 @@ pub fn track_in_threads<'p>(
         let mut trackers = Vec::with_capacity(workers.len());
         let mut over_limit: Option<SegmentAt> = None;
         for worker in workers {
-            // A worker only panics if the tracker has a bug: pass the panic on unchanged.
-            let (tracker, stopped_at) = worker
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            let (tracker, stopped_at) = crate::threads::join(worker);
             // The earliest segment any tracker stopped at, as in line.
             over_limit = match (over_limit, stopped_at) {
                 (Some(a), Some(b)) => Some(if b.index < a.index { b } else { a }),

@@ -701,12 +701,8 @@ fn write_report(
                 .map_or((&[][..], &[][..]), |r| (&r.syns[..], &r.incarnations[..]));
             Tables::build(syns, incarnations, &analysis.nat)
         });
-        let tables = move || {
-            tables
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-                .map_err(|e| format!("building tables: {e}"))
-        };
+        let tables =
+            move || crate::threads::join(tables).map_err(|e| format!("building tables: {e}"));
         stage_report(analysis, dir, client_time_wait_ns, tables)
     })
 }

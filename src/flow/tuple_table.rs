@@ -79,16 +79,29 @@ fn symmetric_hash(hasher: &foldhash::fast::RandomState, a: SocketAddr, b: Socket
     hasher.hash_one(unordered_pair(a, b))
 }
 
+/// Entry `at`'s chunk and its place in the chunk.
+fn locate(at: u32) -> (usize, usize) {
+    ((at >> CHUNK_BITS) as usize, at as usize & (CHUNK_LEN - 1))
+}
+
+/// The entry number of place `offset` in chunk `chunk` ([`locate`] undone).
+fn entry_number(chunk: usize, offset: usize) -> u32 {
+    ((chunk << CHUNK_BITS) | offset) as u32
+}
+
 fn slot<V>(chunks: &[Chunk<V>], at: u32) -> &Option<(TupleKey, V)> {
-    &chunks[(at >> CHUNK_BITS) as usize].entries[at as usize & (CHUNK_LEN - 1)]
+    let (chunk, offset) = locate(at);
+    &chunks[chunk].entries[offset]
 }
 
 fn slot_mut<V>(chunks: &mut [Chunk<V>], at: u32) -> &mut Option<(TupleKey, V)> {
-    &mut chunks[(at >> CHUNK_BITS) as usize].entries[at as usize & (CHUNK_LEN - 1)]
+    let (chunk, offset) = locate(at);
+    &mut chunks[chunk].entries[offset]
 }
 
 fn seen_mut<V>(chunks: &mut [Chunk<V>], at: u32) -> &mut i64 {
-    &mut chunks[(at >> CHUNK_BITS) as usize].seen_ns[at as usize & (CHUNK_LEN - 1)]
+    let (chunk, offset) = locate(at);
+    &mut chunks[chunk].seen_ns[offset]
 }
 
 /// Whether the entry at `at` holds `key`.
@@ -118,8 +131,8 @@ impl<V> TupleTable<V> {
         let Some(at) = self.index.find(hash, |_| true) else {
             return;
         };
-        let chunk = &self.chunks[(at >> CHUNK_BITS) as usize];
-        let offset = at as usize & (CHUNK_LEN - 1);
+        let (chunk, offset) = locate(at);
+        let chunk = &self.chunks[chunk];
         let entry = &chunk.entries[offset];
         let start: *const u8 = (entry as *const Option<(TupleKey, V)>).cast();
         for line in (0..size_of::<Option<(TupleKey, V)>>()).step_by(64) {
@@ -228,7 +241,7 @@ impl<V> TupleTable<V> {
                 if keep(key, value) {
                     continue;
                 }
-                let at = ((chunk_at << CHUNK_BITS) | offset) as u32;
+                let at = entry_number(chunk_at, offset);
                 let hash = symmetric_hash(hasher, key.client, key.server);
                 index.remove(hash, at);
                 *entry = None;

@@ -14,6 +14,7 @@ use crate::flow::{
 };
 use crate::nat::{AddressEvent, AddressReport, Clock, ClockModel, NatReport};
 use crate::seq::{after, ts_diff};
+use crate::threads::join;
 
 /// Every table `export` can write, by name.
 pub const TABLE_NAMES: [&str; 6] = [
@@ -361,13 +362,6 @@ pub struct Tables {
     pub reuse: DataFrame,
     pub nat_hosts: DataFrame,
     pub ts_events: DataFrame,
-}
-
-/// A builder thread's result; a panic there is a bug, passed on unchanged.
-fn join<T>(handle: std::thread::ScopedJoinHandle<'_, T>) -> T {
-    handle
-        .join()
-        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
 }
 
 impl Tables {

@@ -75,12 +75,7 @@ fn encode_all(
     let done = std::thread::scope(|scope| {
         let other = scope.spawn(|| encode(second));
         let mut done = encode(first);
-        // An encoder only panics on a bug: pass the panic on unchanged.
-        done.extend(
-            other
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-        );
+        done.extend(crate::threads::join(other));
         done
     });
     let mut encoded: Vec<Result<Vec<u8>, String>> = (0..count).map(|_| Ok(Vec::new())).collect();

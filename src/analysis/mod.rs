@@ -26,7 +26,9 @@ use std::ops::Range;
 use std::path::PathBuf;
 
 use crate::capture::{CaptureError, CaptureReader, FileInfo, MergedCaptures};
-use crate::flow::{FlowStats, IncarnationRecord, RecordSink, SynRecord, Tracker, TupleKey};
+use crate::flow::{
+    FlowStats, IncarnationRecord, RecordLog, RecordSink, SynRecord, Tracker, TupleKey,
+};
 use crate::nat::{NatClocks, NatReport};
 use crate::packet::{Decoder, Segment, SkipReason};
 use crate::policy::ServerPolicy;
@@ -257,28 +259,8 @@ pub fn judge_files(
     let mut merged = MergedCaptures::new(readers)?;
     // One tracker per set of candidates that differ only in TIME_WAIT judgements: it holds
     // a tuple once for all of them, and a copy per candidate only where they judge apart.
-    let trackers: Vec<Tracker<'_, AnalysisSink>> = groups
-        .iter()
-        .flat_map(|group| alike_sets(group))
-        .map(|alike| {
-            let mut together = Some(CountedTogether {
-                attempts: AttemptTally::new(alike.len()),
-                ports: PortUsage::new(options.port_range, alike.len()),
-                records: options.keep_records.then(SharedRecords::default),
-                client_time_wait_ns: options.client_time_wait_ns,
-            });
-            let mut sinks = alike.iter().map(|_| AnalysisSink {
-                summary: SynSummary::new(options.keep_rejected),
-                records: None,
-                together: together.take(),
-                client_ports: Vec::new(),
-            });
-            let first = sinks.next().expect("a set holds at least one candidate");
-            Tracker::new(alike[0], options.server, first)
-                .with_max_tuples(options.max_tuples)
-                .judging_alike(alike[1..].iter().copied().zip(sinks))
-        })
-        .collect();
+    let sets: Vec<Vec<&dyn ServerPolicy>> =
+        groups.iter().flat_map(|group| alike_sets(group)).collect();
     // Clocks are policy-independent: a TSval decrease matters within the first candidate's
     // TIME_WAIT length.
     let window_ns = groups
@@ -288,14 +270,47 @@ pub fn judge_files(
         .map_or(60_000_000_000, |p| p.time_wait_len_ns());
     let mut clocks = NatClocks::new(window_ns, options.keep_records);
     let mut capture = CaptureSummary::default();
-    let (trackers, over_limit) = if options.threads > 1 && !trackers.is_empty() {
-        pipeline::track_in_threads(trackers, |feed| {
-            read_segments(&mut merged, &mut clocks, &mut capture, options, feed)
-        })?
+    let mut tracked: Vec<FinishedTracker<'_>> = Vec::with_capacity(sets.len());
+    let over_limit = if options.threads > 1 && !sets.is_empty() {
+        let trackers = sets
+            .iter()
+            .map(|alike| {
+                let logs = (0..alike.len()).map(RecordLog::for_candidate).collect();
+                (
+                    new_tracker(alike, logs, options),
+                    sinks_for(alike.len(), options),
+                )
+            })
+            .collect();
+        let (trackers, threaded_clocks, over_limit) =
+            pipeline::track_in_threads(trackers, clocks, |feed| {
+                read_segments(&mut merged, None, &mut capture, options, feed)
+            })?;
+        clocks = threaded_clocks;
+        if over_limit.is_none() {
+            for (tracker, mut sinks) in trackers {
+                let policies = tracker.policies().to_vec();
+                let (stats, mut logs): (Vec<FlowStats>, Vec<RecordLog>) =
+                    tracker.finish_each().into_iter().unzip();
+                // What finishing handed on (SYNs still waiting for a listener) comes last.
+                RecordLog::replay(RecordLog::take(&mut logs), &mut sinks);
+                tracked.push((policies, stats.into_iter().zip(sinks).collect()));
+            }
+        }
+        over_limit
     } else {
-        pipeline::track_in_line(trackers, |feed| {
-            read_segments(&mut merged, &mut clocks, &mut capture, options, feed)
-        })?
+        let trackers = sets
+            .iter()
+            .map(|alike| new_tracker(alike, sinks_for(alike.len(), options), options))
+            .collect();
+        let (trackers, over_limit) = pipeline::track_in_line(trackers, |feed| {
+            read_segments(&mut merged, Some(&mut clocks), &mut capture, options, feed)
+        })?;
+        for tracker in trackers {
+            let policies = tracker.policies().to_vec();
+            tracked.push((policies, tracker.finish_each()));
+        }
+        over_limit
     };
     if let Some(at) = over_limit {
         return Err(CaptureError::new(
@@ -341,11 +356,9 @@ pub fn judge_files(
     let nat = clocks.finish();
     // Each candidate's results, with the candidate.
     type Judged = (FlowStats, AnalysisSink);
-    let mut finished: Vec<(&dyn ServerPolicy, Option<Judged>)> = trackers
+    let mut finished: Vec<(&dyn ServerPolicy, Option<Judged>)> = tracked
         .into_iter()
-        .flat_map(|tracker| {
-            let policies = tracker.policies().to_vec();
-            let mut results = tracker.finish_each();
+        .flat_map(|(policies, mut results)| {
             let mut sinks: Vec<&mut AnalysisSink> =
                 results.iter_mut().map(|(_, sink)| sink).collect();
             AnalysisSink::finish_together(&mut sinks, options.client_time_wait_ns);
@@ -411,6 +424,41 @@ pub fn judge_files(
     Ok(analyses)
 }
 
+/// A tracker's candidates, and their counts and sinks once it has finished.
+type FinishedTracker<'p> = (Vec<&'p dyn ServerPolicy>, Vec<(FlowStats, AnalysisSink)>);
+
+/// A tracker judging under the candidates `alike`, each with its sink (in order).
+fn new_tracker<'p, S: RecordSink>(
+    alike: &[&'p dyn ServerPolicy],
+    sinks: Vec<S>,
+    options: &AnalyzeOptions<'_>,
+) -> Tracker<'p, S> {
+    let mut sinks = sinks.into_iter();
+    let first = sinks.next().expect("a set holds at least one candidate");
+    Tracker::new(alike[0], options.server, first)
+        .with_max_tuples(options.max_tuples)
+        .judging_alike(alike[1..].iter().copied().zip(sinks))
+}
+
+/// The sinks of a tracker judging under `candidates` candidates, one per candidate, the
+/// first also counting what they count together.
+fn sinks_for(candidates: usize, options: &AnalyzeOptions<'_>) -> Vec<AnalysisSink> {
+    let mut together = Some(CountedTogether {
+        attempts: AttemptTally::new(candidates),
+        ports: PortUsage::new(options.port_range, candidates),
+        records: options.keep_records.then(SharedRecords::default),
+        client_time_wait_ns: options.client_time_wait_ns,
+    });
+    (0..candidates)
+        .map(|_| AnalysisSink {
+            summary: SynSummary::new(options.keep_rejected),
+            records: None,
+            together: together.take(),
+            client_ports: Vec::new(),
+        })
+        .collect()
+}
+
 /// The group's candidates in sets that judge alike beyond TIME_WAIT (equal tracking keys),
 /// each set in the group's order.
 fn alike_sets<'p>(group: &[&'p dyn ServerPolicy]) -> Vec<Vec<&'p dyn ServerPolicy>> {
@@ -428,11 +476,12 @@ fn alike_sets<'p>(group: &[&'p dyn ServerPolicy]) -> Vec<Vec<&'p dyn ServerPolic
     sets.into_iter().map(|(_, set)| set).collect()
 }
 
-/// Reads every frame, decodes it, feeds the clocks and hands each TCP segment, with where it
-/// was read, to `feed`; stops early when `feed` says so.
+/// Reads every frame, decodes it, feeds the clocks (when given: threads feed them apart)
+/// and hands each TCP segment, with where it was read, to `feed`; stops early when `feed`
+/// says so.
 fn read_segments(
     merged: &mut MergedCaptures,
-    clocks: &mut NatClocks,
+    mut clocks: Option<&mut NatClocks>,
     capture: &mut CaptureSummary,
     options: &AnalyzeOptions<'_>,
     feed: &mut dyn FnMut(&Segment, SegmentAt) -> bool,
@@ -452,7 +501,9 @@ fn read_segments(
         match decoder.decode(&frame).segment {
             Ok(segment) => {
                 capture.tcp_segments += 1;
-                clocks.on_segment(&segment);
+                if let Some(clocks) = clocks.as_deref_mut() {
+                    clocks.on_segment(&segment);
+                }
                 let at = SegmentAt {
                     file,
                     offset: frame.offset,

@@ -1,14 +1,19 @@
 //! Runs the trackers over the decoded segments: in the reading thread (the straightforward
 //! reference), or each tracker (one per kernel policy) on a thread of its own, fed batches of
-//! segments while the reading thread goes on reading and decoding. Both give the same
-//! trackers, segment for segment: every tracker sees every segment in capture order.
+//! segments while the reading thread goes on reading and decoding, and handing the records it
+//! makes to a third thread that counts them into the sinks; the NAT clocks take the same
+//! batches on a thread of their own. More threads than cores, each a step of about equal
+//! weight, lets the system keep both cores busy whichever step is heaviest on a capture. Both give the same trackers and
+//! sinks, segment for segment: every tracker sees every segment in capture order, and every
+//! sink every record in the order it was made.
 
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 use super::AnalysisSink;
 use crate::capture::CaptureError;
-use crate::flow::Tracker;
+use crate::flow::{HandedRecords, RecordLog, Tracker};
+use crate::nat::NatClocks;
 use crate::packet::Segment;
 
 /// Where a segment was read: for the one-line error when a tracker holds too many tuples.
@@ -29,6 +34,12 @@ const BATCHES_IN_FLIGHT: usize = 4;
 type Trackers<'p> = Vec<Tracker<'p, AnalysisSink>>;
 /// The trackers, and where the first one went over its tuple limit.
 type Tracked<'p> = (Trackers<'p>, Option<SegmentAt>);
+/// A tracker that keeps its records, with the sinks its records are counted into (one per
+/// candidate, in order).
+pub type LoggingTracker<'p> = (Tracker<'p, RecordLog>, Vec<AnalysisSink>);
+/// The logging trackers (their records all counted into their sinks but for what finishing
+/// them adds), the clocks, and where the first tracker went over its tuple limit.
+type LoggedTracked<'p> = (Vec<LoggingTracker<'p>>, NatClocks, Option<SegmentAt>);
 /// Reads the capture, handing each segment to the feed (which says whether to go on).
 type Feed<'f> = &'f mut dyn FnMut(&Segment, SegmentAt) -> bool;
 
@@ -68,23 +79,34 @@ impl Batch {
     }
 }
 
-/// Each tracker on its own thread; this thread reads, decodes and hands out batches.
+/// Each tracker on its own thread, the counting of its records on another, and the clocks on
+/// a third; this thread reads, decodes and hands out batches.
 pub fn track_in_threads<'p>(
-    trackers: Trackers<'p>,
+    trackers: Vec<LoggingTracker<'p>>,
+    clocks: NatClocks,
     read: impl FnOnce(Feed<'_>) -> Result<(), CaptureError>,
-) -> Result<Tracked<'p>, CaptureError> {
+) -> Result<LoggedTracked<'p>, CaptureError> {
     std::thread::scope(|scope| {
+        let (to_clocks, batches) = sync_channel::<Arc<Batch>>(BATCHES_IN_FLIGHT);
+        let clock_worker = scope.spawn(move || clock_batches(clocks, batches));
         let mut senders = Vec::with_capacity(trackers.len());
         let mut workers = Vec::with_capacity(trackers.len());
-        for tracker in trackers {
+        for (tracker, sinks) in trackers {
             let (sender, receiver) = sync_channel::<Arc<Batch>>(BATCHES_IN_FLIGHT);
+            let (handing, handed) = sync_channel::<HandedRecords>(BATCHES_IN_FLIGHT);
             senders.push(sender);
-            workers.push(scope.spawn(move || track_batches(tracker, receiver)));
+            let counter = scope.spawn(move || count_records(sinks, handed));
+            workers.push((
+                scope.spawn(move || track_batches(tracker, receiver, handing)),
+                counter,
+            ));
         }
         let mut batch = Batch::empty();
         // A tracker that stopped (over its tuple limit) has dropped its receiver.
         let hand_out = |batch: &mut Batch| {
             let full = Arc::new(std::mem::replace(batch, Batch::empty()));
+            // The clocks only stop early by panicking, which joining them shows.
+            let _ = to_clocks.send(Arc::clone(&full));
             senders
                 .iter()
                 .all(|sender| sender.send(Arc::clone(&full)).is_ok())
@@ -102,33 +124,64 @@ pub fn track_in_threads<'p>(
         }
         // Dropping the senders ends each tracker's loop once it has taken every batch.
         drop(senders);
+        drop(to_clocks);
+        let clocks = crate::threads::join(clock_worker);
         let mut trackers = Vec::with_capacity(workers.len());
         let mut over_limit: Option<SegmentAt> = None;
-        for worker in workers {
+        for (worker, counter) in workers {
+            // The tracker's end drops its sender of records: the counter ends after it.
             let (tracker, stopped_at) = crate::threads::join(worker);
+            let sinks = crate::threads::join(counter);
             // The earliest segment any tracker stopped at, as in line.
             over_limit = match (over_limit, stopped_at) {
                 (Some(a), Some(b)) => Some(if b.index < a.index { b } else { a }),
                 (a, b) => a.or(b),
             };
-            trackers.push(tracker);
+            trackers.push((tracker, sinks));
         }
         read_result?;
-        Ok((trackers, over_limit))
+        Ok((trackers, clocks, over_limit))
     })
 }
 
+/// The clocks' thread: every segment of every batch, in order.
+fn clock_batches(mut clocks: NatClocks, batches: Receiver<Arc<Batch>>) -> NatClocks {
+    for batch in batches {
+        for segment in &batch.segments {
+            clocks.on_segment(segment);
+        }
+    }
+    clocks
+}
+
 /// A tracker's thread: every batch in order, until the reader is done or the tracker holds
-/// too many tuples.
+/// too many tuples; the records of each batch go to the counting thread.
 fn track_batches<'p>(
-    mut tracker: Tracker<'p, AnalysisSink>,
+    mut tracker: Tracker<'p, RecordLog>,
     batches: Receiver<Arc<Batch>>,
-) -> (Tracker<'p, AnalysisSink>, Option<SegmentAt>) {
+    counter: SyncSender<HandedRecords>,
+) -> (Tracker<'p, RecordLog>, Option<SegmentAt>) {
     for batch in batches {
         let taken = tracker.on_segments(&batch.segments);
+        let handed = RecordLog::take(tracker.sinks_mut());
+        // The counter only stops early by panicking, which joining it shows.
+        if !handed.is_empty() && counter.send(handed).is_err() {
+            break;
+        }
         if tracker.over_limit() {
             return (tracker, Some(batch.read_at[taken - 1]));
         }
     }
     (tracker, None)
+}
+
+/// A counting thread: each batch's records into the sinks, in order, until the tracker ends.
+fn count_records(
+    mut sinks: Vec<AnalysisSink>,
+    handed: Receiver<HandedRecords>,
+) -> Vec<AnalysisSink> {
+    for records in handed {
+        RecordLog::replay(records, &mut sinks);
+    }
+    sinks
 }

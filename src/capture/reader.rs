@@ -39,6 +39,18 @@ struct Interface {
     offset_sec: i64,
 }
 
+/// How a legacy pcap file lays out its records, once its header is read: what reading a
+/// record without the parser needs.
+#[derive(Debug, Clone, Copy)]
+struct PlainRecords {
+    link: LinkType,
+    big_endian: bool,
+    nanosecond: bool,
+}
+
+/// The 16-byte record header of standard legacy pcap (the modified format's is longer).
+const PCAP_RECORD_HEADER_LEN: usize = 16;
+
 /// Where the current frame lies in the parse buffer, and what is known about it.
 #[derive(Debug, Clone, Copy)]
 struct Lent {
@@ -57,6 +69,8 @@ pub struct CaptureReader {
     pending_consume: usize,
     legacy_link: Option<LinkType>,
     legacy_nanos: bool,
+    /// Set for standard legacy pcap: whole records are read straight from the buffer.
+    plain_records: Option<PlainRecords>,
     section_big_endian: bool,
     interfaces: Vec<Interface>,
     capacity: usize,
@@ -115,6 +129,7 @@ impl CaptureReader {
             pending_consume: 0,
             legacy_link: None,
             legacy_nanos: false,
+            plain_records: None,
             section_big_endian: false,
             interfaces: Vec::new(),
             capacity: INITIAL_BUFFER,
@@ -164,10 +179,20 @@ impl CaptureReader {
                 return Ok(None);
             }
             let offset = self.inner.consumed() as u64;
+            // Nearly every record of a pcap file lies whole in the buffer: read it here, and
+            // leave the parser (the general block it builds, its errors, refills and
+            // truncation) to the rest. Both give the same frame.
+            if let Some(layout) = self.plain_records
+                && let Some((size, lent)) = plain_record(self.inner.data(), layout, offset)
+            {
+                self.pending_consume = size;
+                return Ok(Some(self.lend(lent)));
+            }
             let CaptureReader {
                 inner,
                 legacy_link,
                 legacy_nanos,
+                plain_records,
                 section_big_endian,
                 interfaces,
                 info,
@@ -178,6 +203,7 @@ impl CaptureReader {
                     let mut state = BlockState {
                         legacy_link,
                         legacy_nanos,
+                        plain_records,
                         section_big_endian,
                         interfaces,
                         info,
@@ -191,16 +217,28 @@ impl CaptureReader {
                     self.pending_consume = size;
                     let lent = lent
                         .map_err(|message| CaptureError::new(&self.path, Some(offset), message))?;
-                    if let Some(mut lent) = lent {
-                        // The block is not consumed yet: its bytes start the parse buffer.
-                        lent.start -= self.inner.data().as_ptr() as usize;
-                        self.count(&lent);
-                        self.current = Some(lent);
-                        return Ok(self.current());
+                    if let Some(lent) = lent {
+                        return Ok(Some(self.lend(lent)));
                     }
                 }
                 Err(e) => self.on_error(e, offset)?,
             }
+        }
+    }
+
+    /// Lends out the frame at `lent` (its start an address in the parse buffer, whose block
+    /// is consumed at the next call).
+    fn lend(&mut self, mut lent: Lent) -> Frame<'_> {
+        lent.start -= self.inner.data().as_ptr() as usize;
+        self.count(&lent);
+        self.current = Some(lent);
+        let data = &self.inner.data()[lent.start..lent.start + lent.len];
+        Frame {
+            ts_ns: lent.ts_ns,
+            link: lent.link,
+            data,
+            orig_len: lent.orig_len,
+            offset: lent.offset,
         }
     }
 
@@ -321,6 +359,7 @@ impl CaptureReader {
 struct BlockState<'s> {
     legacy_link: &'s mut Option<LinkType>,
     legacy_nanos: &'s mut bool,
+    plain_records: &'s mut Option<PlainRecords>,
     section_big_endian: &'s mut bool,
     interfaces: &'s mut Vec<Interface>,
     info: &'s mut FileInfo,
@@ -353,6 +392,11 @@ fn lend_block(
             let link = LinkType(header.network.0 as u32);
             *state.legacy_link = Some(link);
             *state.legacy_nanos = header.is_nanosecond_precision();
+            *state.plain_records = (!header.is_modified_format()).then_some(PlainRecords {
+                link,
+                big_endian: header.is_bigendian(),
+                nanosecond: header.is_nanosecond_precision(),
+            });
             state.info.format = Some(FileFormat::Pcap {
                 big_endian: header.is_bigendian(),
                 nanosecond: header.is_nanosecond_precision(),
@@ -372,12 +416,7 @@ fn lend_block(
         }
         PcapBlockOwned::Legacy(record) => {
             let link = state.legacy_link.ok_or("packet before file header")?;
-            let frac_ns = if *state.legacy_nanos {
-                i64::from(record.ts_usec)
-            } else {
-                i64::from(record.ts_usec) * 1_000
-            };
-            let ts_ns = i64::from(record.ts_sec) * 1_000_000_000 + frac_ns;
+            let ts_ns = record_time(record.ts_sec, record.ts_usec, *state.legacy_nanos);
             Ok(Some(lent(ts_ns, link, record.data, record.origlen)))
         }
         PcapBlockOwned::NG(block) => {
@@ -385,6 +424,43 @@ fn lend_block(
             ng_block(state, block, lent)
         }
     }
+}
+
+/// A legacy record's time: seconds and a fraction in micro- or nanoseconds.
+fn record_time(seconds: u32, fraction: u32, nanosecond: bool) -> i64 {
+    let fraction_ns = if nanosecond {
+        i64::from(fraction)
+    } else {
+        i64::from(fraction) * 1_000
+    };
+    i64::from(seconds) * 1_000_000_000 + fraction_ns
+}
+
+/// The record at the start of `data` and its size, when it lies there whole; `None` leaves
+/// it to the parser (which then refills, or reports the truncation or the error).
+fn plain_record(data: &[u8], layout: PlainRecords, offset: u64) -> Option<(usize, Lent)> {
+    let header: &[u8; PCAP_RECORD_HEADER_LEN] =
+        data.get(..PCAP_RECORD_HEADER_LEN)?.try_into().ok()?;
+    let field = |at: usize| {
+        let bytes = [header[at], header[at + 1], header[at + 2], header[at + 3]];
+        if layout.big_endian {
+            u32::from_be_bytes(bytes)
+        } else {
+            u32::from_le_bytes(bytes)
+        }
+    };
+    let captured = field(8) as usize;
+    let size = PCAP_RECORD_HEADER_LEN.checked_add(captured)?;
+    let packet = data.get(PCAP_RECORD_HEADER_LEN..size)?;
+    let lent = Lent {
+        ts_ns: record_time(field(0), field(4), layout.nanosecond),
+        link: layout.link,
+        start: packet.as_ptr() as usize,
+        len: captured,
+        orig_len: field(12),
+        offset,
+    };
+    Some((size, lent))
 }
 
 fn ng_block(

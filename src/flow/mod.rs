@@ -2,6 +2,7 @@
 
 mod connection;
 mod incarnation;
+mod record_log;
 mod stats;
 mod syn;
 mod tracker;
@@ -13,6 +14,7 @@ pub use connection::{CloseOutcome, Connection, Handshake};
 pub use incarnation::{
     CloseKind, Closer, IncarnationRecord, SideTraffic, TimeWaitEnd, TimeWaitHolder,
 };
+pub use record_log::{Handed, HandedRecords, RecordLog};
 pub use stats::{FlowStats, KernelCounters, TimeWaitStats};
 pub use syn::{Assumption, FoundState, ObservedReply, RecordSink, Reuse, SynRecord, Verdict};
 pub use tracker::Tracker;

@@ -227,6 +227,12 @@ impl<'p, S: RecordSink> Tracker<'p, S> {
         self
     }
 
+    /// Each candidate's sink, in order: a sink that keeps what it is handed
+    /// ([`super::RecordLog`]) is emptied here while the tracker goes on.
+    pub fn sinks_mut(&mut self) -> &mut [S] {
+        &mut self.ctx.sinks
+    }
+
     /// The candidate settings judged under, in order: [`Tracker::finish_each`] gives their
     /// results in the same order.
     pub fn policies(&self) -> &[&'p dyn ServerPolicy] {

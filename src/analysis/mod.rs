@@ -33,7 +33,7 @@ use crate::nat::{NatClocks, NatReport};
 use crate::packet::{Decoder, Segment, SkipReason};
 use crate::policy::ServerPolicy;
 use crate::table::{MAX_CANDIDATES, RecordsView, SharedRecords, TableRecords};
-use pipeline::SegmentAt;
+use pipeline::{FinishedTracker, SegmentAt};
 
 /// How to run an analysis.
 pub struct AnalyzeOptions<'p> {
@@ -268,50 +268,38 @@ pub fn judge_files(
         .flatten()
         .next()
         .map_or(60_000_000_000, |p| p.time_wait_len_ns());
-    let mut clocks = NatClocks::new(window_ns, options.keep_records);
+    let clocks = NatClocks::new(window_ns, options.keep_records);
     let mut capture = CaptureSummary::default();
-    let mut tracked: Vec<FinishedTracker<'_>> = Vec::with_capacity(sets.len());
-    let over_limit = if options.threads > 1 && !sets.is_empty() {
-        let trackers = sets
-            .iter()
-            .map(|alike| {
-                let logs = (0..alike.len()).map(RecordLog::for_candidate).collect();
-                (
-                    new_tracker(alike, logs, options),
-                    sinks_for(alike.len(), options),
-                )
-            })
-            .collect();
-        let (trackers, threaded_clocks, over_limit) =
+    let (tracked, clocks, over_limit): (Vec<FinishedTracker<'_>>, _, _) =
+        if options.threads > 1 && !sets.is_empty() {
+            let trackers = sets
+                .iter()
+                .map(|alike| {
+                    let logs = (0..alike.len()).map(RecordLog::for_candidate).collect();
+                    (
+                        new_tracker(alike, logs, options),
+                        sinks_for(alike.len(), options),
+                    )
+                })
+                .collect();
             pipeline::track_in_threads(trackers, clocks, |feed| {
                 read_segments(&mut merged, None, &mut capture, options, feed)
+            })?
+        } else {
+            let mut clocks = clocks;
+            let trackers = sets
+                .iter()
+                .map(|alike| new_tracker(alike, sinks_for(alike.len(), options), options))
+                .collect();
+            let (trackers, over_limit) = pipeline::track_in_line(trackers, |feed| {
+                read_segments(&mut merged, Some(&mut clocks), &mut capture, options, feed)
             })?;
-        clocks = threaded_clocks;
-        if over_limit.is_none() {
-            for (tracker, mut sinks) in trackers {
-                let policies = tracker.policies().to_vec();
-                let (stats, mut logs): (Vec<FlowStats>, Vec<RecordLog>) =
-                    tracker.finish_each().into_iter().unzip();
-                // What finishing handed on (SYNs still waiting for a listener) comes last.
-                RecordLog::replay(RecordLog::take(&mut logs), &mut sinks);
-                tracked.push((policies, stats.into_iter().zip(sinks).collect()));
-            }
-        }
-        over_limit
-    } else {
-        let trackers = sets
-            .iter()
-            .map(|alike| new_tracker(alike, sinks_for(alike.len(), options), options))
-            .collect();
-        let (trackers, over_limit) = pipeline::track_in_line(trackers, |feed| {
-            read_segments(&mut merged, Some(&mut clocks), &mut capture, options, feed)
-        })?;
-        for tracker in trackers {
-            let policies = tracker.policies().to_vec();
-            tracked.push((policies, tracker.finish_each()));
-        }
-        over_limit
-    };
+            let finished = trackers
+                .into_iter()
+                .map(|tracker| (tracker.policies().to_vec(), tracker.finish_each()))
+                .collect();
+            (finished, clocks, over_limit)
+        };
     if let Some(at) = over_limit {
         return Err(CaptureError::new(
             &paths[at.file],
@@ -423,9 +411,6 @@ pub fn judge_files(
     }
     Ok(analyses)
 }
-
-/// A tracker's candidates, and their counts and sinks once it has finished.
-type FinishedTracker<'p> = (Vec<&'p dyn ServerPolicy>, Vec<(FlowStats, AnalysisSink)>);
 
 /// A tracker judging under the candidates `alike`, each with its sink (in order).
 fn new_tracker<'p, S: RecordSink>(

@@ -12,9 +12,10 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 use super::AnalysisSink;
 use crate::capture::CaptureError;
-use crate::flow::{HandedRecords, RecordLog, Tracker};
+use crate::flow::{FlowStats, HandedRecords, RecordLog, Tracker};
 use crate::nat::NatClocks;
 use crate::packet::Segment;
+use crate::policy::ServerPolicy;
 
 /// Where a segment was read: for the one-line error when a tracker holds too many tuples.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,9 +38,14 @@ type Tracked<'p> = (Trackers<'p>, Option<SegmentAt>);
 /// A tracker that keeps its records, with the sinks its records are counted into (one per
 /// candidate, in order).
 pub type LoggingTracker<'p> = (Tracker<'p, RecordLog>, Vec<AnalysisSink>);
-/// The logging trackers (their records all counted into their sinks but for what finishing
-/// them adds), the clocks, and where the first tracker went over its tuple limit.
-type LoggedTracked<'p> = (Vec<LoggingTracker<'p>>, NatClocks, Option<SegmentAt>);
+/// A tracker's candidates, and their counts and sinks once it has finished.
+pub type FinishedTracker<'p> = (Vec<&'p dyn ServerPolicy>, Vec<(FlowStats, AnalysisSink)>);
+/// The finished trackers (none when one went over its tuple limit), the clocks, and where
+/// the first tracker went over its tuple limit.
+type ThreadsEnd<'p> = (Vec<FinishedTracker<'p>>, NatClocks, Option<SegmentAt>);
+/// What a tracker's thread ends with: its candidates' counts, in order (their records all
+/// handed on), or where it went over its tuple limit.
+type TrackerEnd = Result<Vec<FlowStats>, SegmentAt>;
 /// Reads the capture, handing each segment to the feed (which says whether to go on).
 type Feed<'f> = &'f mut dyn FnMut(&Segment, SegmentAt) -> bool;
 
@@ -80,23 +86,26 @@ impl Batch {
 }
 
 /// Each tracker on its own thread, the counting of its records on another, and the clocks on
-/// a third; this thread reads, decodes and hands out batches.
+/// a third; this thread reads, decodes and hands out batches. Each tracker is finished on its
+/// thread too (settling what is still open, giving back its memory) while the others end.
 pub fn track_in_threads<'p>(
     trackers: Vec<LoggingTracker<'p>>,
     clocks: NatClocks,
     read: impl FnOnce(Feed<'_>) -> Result<(), CaptureError>,
-) -> Result<LoggedTracked<'p>, CaptureError> {
+) -> Result<ThreadsEnd<'p>, CaptureError> {
     std::thread::scope(|scope| {
         let (to_clocks, batches) = sync_channel::<Arc<Batch>>(BATCHES_IN_FLIGHT);
         let clock_worker = scope.spawn(move || clock_batches(clocks, batches));
         let mut senders = Vec::with_capacity(trackers.len());
         let mut workers = Vec::with_capacity(trackers.len());
         for (tracker, sinks) in trackers {
+            let policies = tracker.policies().to_vec();
             let (sender, receiver) = sync_channel::<Arc<Batch>>(BATCHES_IN_FLIGHT);
             let (handing, handed) = sync_channel::<HandedRecords>(BATCHES_IN_FLIGHT);
             senders.push(sender);
             let counter = scope.spawn(move || count_records(sinks, handed));
             workers.push((
+                policies,
                 scope.spawn(move || track_batches(tracker, receiver, handing)),
                 counter,
             ));
@@ -126,21 +135,28 @@ pub fn track_in_threads<'p>(
         drop(senders);
         drop(to_clocks);
         let clocks = crate::threads::join(clock_worker);
-        let mut trackers = Vec::with_capacity(workers.len());
+        let mut finished = Vec::with_capacity(workers.len());
         let mut over_limit: Option<SegmentAt> = None;
-        for (worker, counter) in workers {
+        for (policies, worker, counter) in workers {
             // The tracker's end drops its sender of records: the counter ends after it.
-            let (tracker, stopped_at) = crate::threads::join(worker);
+            let end = crate::threads::join(worker);
             let sinks = crate::threads::join(counter);
-            // The earliest segment any tracker stopped at, as in line.
-            over_limit = match (over_limit, stopped_at) {
-                (Some(a), Some(b)) => Some(if b.index < a.index { b } else { a }),
-                (a, b) => a.or(b),
-            };
-            trackers.push((tracker, sinks));
+            match end {
+                Ok(stats) => finished.push((policies, stats.into_iter().zip(sinks).collect())),
+                // The earliest segment any tracker stopped at, as in line.
+                Err(stopped_at) => {
+                    over_limit = Some(match over_limit {
+                        Some(a) if a.index <= stopped_at.index => a,
+                        _ => stopped_at,
+                    });
+                }
+            }
         }
         read_result?;
-        Ok((trackers, clocks, over_limit))
+        if over_limit.is_some() {
+            finished.clear();
+        }
+        Ok((finished, clocks, over_limit))
     })
 }
 
@@ -155,24 +171,30 @@ fn clock_batches(mut clocks: NatClocks, batches: Receiver<Arc<Batch>>) -> NatClo
 }
 
 /// A tracker's thread: every batch in order, until the reader is done or the tracker holds
-/// too many tuples; the records of each batch go to the counting thread.
-fn track_batches<'p>(
-    mut tracker: Tracker<'p, RecordLog>,
+/// too many tuples, then the tracker's end; the records of each batch, and those its end
+/// settles, go to the counting thread.
+fn track_batches(
+    mut tracker: Tracker<'_, RecordLog>,
     batches: Receiver<Arc<Batch>>,
     counter: SyncSender<HandedRecords>,
-) -> (Tracker<'p, RecordLog>, Option<SegmentAt>) {
+) -> TrackerEnd {
+    // The counter only stops early by panicking, which joining it shows.
+    let hand_on = |handed: HandedRecords| {
+        if !handed.is_empty() {
+            let _ = counter.send(handed);
+        }
+    };
     for batch in batches {
         let taken = tracker.on_segments(&batch.segments);
-        let handed = RecordLog::take(tracker.sinks_mut());
-        // The counter only stops early by panicking, which joining it shows.
-        if !handed.is_empty() && counter.send(handed).is_err() {
-            break;
-        }
+        hand_on(RecordLog::take(tracker.sinks_mut()));
         if tracker.over_limit() {
-            return (tracker, Some(batch.read_at[taken - 1]));
+            return Err(batch.read_at[taken - 1]);
         }
     }
-    (tracker, None)
+    let (stats, mut logs): (Vec<FlowStats>, Vec<RecordLog>) =
+        tracker.finish_each().into_iter().unzip();
+    hand_on(RecordLog::take(&mut logs));
+    Ok(stats)
 }
 
 /// A counting thread: each batch's records into the sinks, in order, until the tracker ends.

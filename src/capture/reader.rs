@@ -62,6 +62,19 @@ struct Lent {
     offset: u64,
 }
 
+impl Lent {
+    /// The frame, in `data` (the parse buffer it was lent from).
+    fn frame(self, data: &[u8]) -> Frame<'_> {
+        Frame {
+            ts_ns: self.ts_ns,
+            link: self.link,
+            data: &data[self.start..self.start + self.len],
+            orig_len: self.orig_len,
+            offset: self.offset,
+        }
+    }
+}
+
 pub struct CaptureReader {
     path: PathBuf,
     inner: Box<dyn PcapReaderIterator + Send>,
@@ -172,7 +185,9 @@ impl CaptureReader {
         self.current = None;
         loop {
             if self.pending_consume > 0 {
-                self.inner.consume(self.pending_consume);
+                // Without moving what is left to the buffer's front: a refill does that, and
+                // by then little is left (moving at every half buffer copied the file again).
+                self.inner.consume_noshift(self.pending_consume);
                 self.pending_consume = 0;
             }
             if self.done {
@@ -186,7 +201,9 @@ impl CaptureReader {
                 && let Some((size, lent)) = plain_record(self.inner.data(), layout, offset)
             {
                 self.pending_consume = size;
-                return Ok(Some(self.lend(lent)));
+                count(&mut self.info, &lent);
+                self.current = Some(lent);
+                return Ok(Some(lent.frame(self.inner.data())));
             }
             let CaptureReader {
                 inner,
@@ -229,30 +246,18 @@ impl CaptureReader {
     /// Lends out the frame at `lent` (its start an address in the parse buffer, whose block
     /// is consumed at the next call).
     fn lend(&mut self, mut lent: Lent) -> Frame<'_> {
-        lent.start -= self.inner.data().as_ptr() as usize;
-        self.count(&lent);
+        let data = self.inner.data();
+        lent.start -= data.as_ptr() as usize;
+        count(&mut self.info, &lent);
         self.current = Some(lent);
-        let data = &self.inner.data()[lent.start..lent.start + lent.len];
-        Frame {
-            ts_ns: lent.ts_ns,
-            link: lent.link,
-            data,
-            orig_len: lent.orig_len,
-            offset: lent.offset,
-        }
+        lent.frame(data)
     }
 
     /// The frame the last `next_frame` returned, again (valid until the next call).
     pub fn current(&self) -> Option<Frame<'_>> {
         let lent = self.current?;
-        let data = self.inner.data().get(lent.start..lent.start + lent.len)?;
-        Some(Frame {
-            ts_ns: lent.ts_ns,
-            link: lent.link,
-            data,
-            orig_len: lent.orig_len,
-            offset: lent.offset,
-        })
+        self.inner.data().get(lent.start..lent.start + lent.len)?;
+        Some(lent.frame(self.inner.data()))
     }
 
     /// Turns a parse error into the end of the file (a clean end or a truncation), a retry
@@ -304,21 +309,6 @@ impl CaptureReader {
             let message = detail.map_or("read error".to_string(), |e| format!("read error: {e}"));
             CaptureError::new(&self.path, Some(offset), message)
         })
-    }
-
-    fn count(&mut self, lent: &Lent) {
-        let info = &mut self.info;
-        info.packets += 1;
-        *info.packets_by_link.entry(lent.link).or_insert(0) += 1;
-        if info.last_ts_ns.is_some_and(|t| lent.ts_ns < t) {
-            info.out_of_order += 1;
-        }
-        info.first_ts_ns = Some(info.first_ts_ns.map_or(lent.ts_ns, |t| t.min(lent.ts_ns)));
-        info.last_ts_ns = Some(lent.ts_ns);
-        info.max_ts_ns = Some(info.max_ts_ns.map_or(lent.ts_ns, |t| t.max(lent.ts_ns)));
-        if (lent.len as u64) < u64::from(lent.orig_len) {
-            info.snaplen_cut += 1;
-        }
     }
 
     /// A record that does not fit in the rest of the file is either cut off (the capture
@@ -426,6 +416,26 @@ fn lend_block(
     }
 }
 
+/// Counts a frame lent out into what the file has shown.
+fn count(info: &mut FileInfo, lent: &Lent) {
+    info.packets += 1;
+    match info.packets_by_link.get_mut(&lent.link) {
+        Some(packets) => *packets += 1,
+        None => {
+            info.packets_by_link.insert(lent.link, 1);
+        }
+    }
+    if info.last_ts_ns.is_some_and(|t| lent.ts_ns < t) {
+        info.out_of_order += 1;
+    }
+    info.first_ts_ns = Some(info.first_ts_ns.map_or(lent.ts_ns, |t| t.min(lent.ts_ns)));
+    info.last_ts_ns = Some(lent.ts_ns);
+    info.max_ts_ns = Some(info.max_ts_ns.map_or(lent.ts_ns, |t| t.max(lent.ts_ns)));
+    if (lent.len as u64) < u64::from(lent.orig_len) {
+        info.snaplen_cut += 1;
+    }
+}
+
 /// A legacy record's time: seconds and a fraction in micro- or nanoseconds.
 fn record_time(seconds: u32, fraction: u32, nanosecond: bool) -> i64 {
     let fraction_ns = if nanosecond {
@@ -436,8 +446,9 @@ fn record_time(seconds: u32, fraction: u32, nanosecond: bool) -> i64 {
     i64::from(seconds) * 1_000_000_000 + fraction_ns
 }
 
-/// The record at the start of `data` and its size, when it lies there whole; `None` leaves
-/// it to the parser (which then refills, or reports the truncation or the error).
+/// The record at the start of `data` and its size, when it lies there whole (the frame's
+/// start relative to `data`); `None` leaves it to the parser (which then refills, or reports
+/// the truncation or the error).
 fn plain_record(data: &[u8], layout: PlainRecords, offset: u64) -> Option<(usize, Lent)> {
     let header: &[u8; PCAP_RECORD_HEADER_LEN] =
         data.get(..PCAP_RECORD_HEADER_LEN)?.try_into().ok()?;
@@ -451,11 +462,13 @@ fn plain_record(data: &[u8], layout: PlainRecords, offset: u64) -> Option<(usize
     };
     let captured = field(8) as usize;
     let size = PCAP_RECORD_HEADER_LEN.checked_add(captured)?;
-    let packet = data.get(PCAP_RECORD_HEADER_LEN..size)?;
+    if size > data.len() {
+        return None;
+    }
     let lent = Lent {
         ts_ns: record_time(field(0), field(4), layout.nanosecond),
         link: layout.link,
-        start: packet.as_ptr() as usize,
+        start: PCAP_RECORD_HEADER_LEN,
         len: captured,
         orig_len: field(12),
         offset,

@@ -380,7 +380,7 @@ impl<'p, S: RecordSink> Tracker<'p, S> {
         let end_ns = self.ctx.last_ts_ns.unwrap_or(0);
         let mut keys: Vec<TupleKey> = self.tuples.keys().copied().collect();
         // Keys are distinct: an unstable sort gives the same order without a scratch copy.
-        keys.sort_unstable();
+        TupleKey::sort(&mut keys);
         for key in keys {
             let hash = self.tuples.hash(key.client, key.server);
             if let Some(slot) = self.tuples.get_mut(hash, &key) {

@@ -224,6 +224,20 @@ pub struct AddressClocks {
     /// Points measured against a clock: what the index saves (tested, so that a capture
     /// with a clock per connection stays linear).
     distances_measured: u64,
+    /// The clocks the index offers for the point at hand (kept to spare an allocation per
+    /// point).
+    candidates: Scratch,
+}
+
+/// Scratch space, reused from point to point: not part of the clocks' value, so any two
+/// compare equal.
+#[derive(Debug, Clone, Default)]
+struct Scratch(Vec<u32>);
+
+impl PartialEq for Scratch {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
 }
 
 /// Up to this many clocks, a point is measured against each; beyond, an index is built that
@@ -334,23 +348,33 @@ impl AddressClocks {
         // A clock that never ran long enough to be measured is not followed past the window:
         // where its line would lead is guesswork.
         let mut measured = 0u64;
-        let mut nearest_of = |ids: &mut dyn Iterator<Item = usize>| {
-            ids.filter(|&i| !self.clocks[i].ended(ts_ns, window_ns))
-                .filter_map(|i| {
-                    measured += 1;
-                    self.clocks[i].distance(ts_ns, tsval).map(|d| (d, i))
-                })
-                // The nearest; on a tie the earliest clock, however the candidates came.
-                .min_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)))
-        };
-        let nearest = match &self.index {
-            None => nearest_of(&mut (0..self.clocks.len())),
-            Some(index) => {
-                let mut candidates = Vec::new();
-                index.candidates(ts_ns, tsval, &mut candidates);
-                nearest_of(&mut candidates.iter().map(|&id| id as usize - 1))
+        // The nearest; on a tie the earliest clock, however the candidates came.
+        let mut nearest: Option<(f64, usize)> = None;
+        let clocks = &self.clocks;
+        let mut consider = |i: usize| {
+            let clock = &clocks[i];
+            if clock.ended(ts_ns, window_ns) {
+                return;
+            }
+            measured += 1;
+            let Some(d) = clock.distance(ts_ns, tsval) else {
+                return;
+            };
+            let nearer =
+                nearest.is_none_or(|(best, at)| d.total_cmp(&best).then(i.cmp(&at)).is_lt());
+            if nearer {
+                nearest = Some((d, i));
             }
         };
+        match &self.index {
+            None => (0..clocks.len()).for_each(&mut consider),
+            Some(index) => {
+                index.candidates(ts_ns, tsval, &mut self.candidates.0);
+                for &id in &self.candidates.0 {
+                    consider(id as usize - 1);
+                }
+            }
+        }
         self.distances_measured += measured;
         let i = match nearest {
             Some((_, i)) => {

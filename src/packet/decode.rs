@@ -324,19 +324,8 @@ fn slice_ip(bytes: &[u8]) -> Result<LaxSlicedPacket<'_>, SkipReason> {
 }
 
 fn flags_of(tcp: &TcpSlice<'_>) -> TcpFlags {
-    let mut bits = 0;
-    for (set, bit) in [
-        (tcp.fin(), TcpFlags::FIN),
-        (tcp.syn(), TcpFlags::SYN),
-        (tcp.rst(), TcpFlags::RST),
-        (tcp.psh(), TcpFlags::PSH),
-        (tcp.ack(), TcpFlags::ACK),
-    ] {
-        if set {
-            bits |= bit;
-        }
-    }
-    TcpFlags(bits)
+    // FIN, SYN, RST, PSH and ACK are the low five bits of header byte 13, as in TcpFlags.
+    TcpFlags(tcp.slice()[13] & 0x1f)
 }
 
 /// Reads the options pawscope needs the way Linux's tcp_parse_options does: the walk ends at
@@ -352,6 +341,19 @@ fn read_options(mut rest: &[u8]) -> TcpOptions {
     const SACK_PERMITTED: (u8, usize) = (4, 2);
     const TIMESTAMP: (u8, usize) = (8, 10);
     let mut options = TcpOptions::default();
+    // What Linux puts on every segment but the SYNs: two NOPs, then the timestamp.
+    if let [NOP, NOP, 8, 10, ref value @ ..] = *rest
+        && value.len() == 8
+    {
+        let word = |at: usize| {
+            u32::from_be_bytes([value[at], value[at + 1], value[at + 2], value[at + 3]])
+        };
+        options.timestamp = Some(Timestamp {
+            val: word(0),
+            ecr: word(4),
+        });
+        return options;
+    }
     while let [kind, ..] = *rest {
         match kind {
             END => break,

@@ -88,23 +88,24 @@ impl Clock {
     fn distance(&self, ts_ns: i64, tsval: u32) -> Option<f64> {
         let dt_secs = (ts_ns - self.last_ns) as f64 / NS_PER_SEC;
         let ticks = f64::from(ts_diff(tsval, self.last_tsval));
-        let rates: &[f64] = match &self.rate_hz {
-            Some(rate) => std::slice::from_ref(rate),
-            None => &CANDIDATE_RATES_HZ,
+        let at_rate = |rate: f64| {
+            let expected = rate * dt_secs;
+            let (off, tolerance) = ((ticks - expected).abs(), Self::tolerance(expected));
+            // Most points are far off most lines: that shows without the division (the
+            // margin covers rounding, so the ratio would have been over 1 too).
+            if off > tolerance * (1.0 + 1e-9) {
+                return None;
+            }
+            Some(off / tolerance).filter(|d| *d <= 1.0)
         };
-        rates
-            .iter()
-            .filter_map(|rate| {
-                let expected = rate * dt_secs;
-                let (off, tolerance) = ((ticks - expected).abs(), Self::tolerance(expected));
-                // Most points are far off most lines: that shows without the division (the
-                // margin covers rounding, so the ratio would have been over 1 too).
-                if off > tolerance * (1.0 + 1e-9) {
-                    return None;
-                }
-                Some(off / tolerance).filter(|d| *d <= 1.0)
-            })
-            .min_by(f64::total_cmp)
+        match self.rate_hz {
+            // Nearly every clock is measured within a second of appearing.
+            Some(rate) => at_rate(rate),
+            None => CANDIDATE_RATES_HZ
+                .iter()
+                .filter_map(|&rate| at_rate(rate))
+                .min_by(f64::total_cmp),
+        }
     }
 
     /// Whether the clock no longer takes points: never measured, and quiet for longer than

@@ -99,10 +99,14 @@ impl NatClocks {
     fn clocks_of(&mut self, key: (IpAddr, IpAddr)) -> &mut AddressClocks {
         let next = self.pairs.len();
         let at = match key {
-            (IpAddr::V4(src), IpAddr::V4(dst)) => *self
-                .v4_pairs
-                .entry(u64::from(src.to_bits()) << 32 | u64::from(dst.to_bits()))
-                .or_insert(next),
+            (IpAddr::V4(src), IpAddr::V4(dst)) => {
+                let packed = u64::from(src.to_bits()) << 32 | u64::from(dst.to_bits());
+                // Looked up before any insert: nearly every pair is there already.
+                match self.v4_pairs.get(&packed) {
+                    Some(&at) => at,
+                    None => *self.v4_pairs.entry(packed).or_insert(next),
+                }
+            }
             _ => *self.other_pairs.entry(key).or_insert(next),
         };
         if at == next {

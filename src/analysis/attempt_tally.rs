@@ -1,9 +1,9 @@
 //! Connect attempts counted as SYNs stream past (the `attempts` table without keeping its
 //! rows): how many connects the server let through, how many PAWS delayed, how many failed.
 
-use std::net::{IpAddr, SocketAddr};
 use std::ops::Range;
 
+use super::pair_numbers::PairNumbers;
 use crate::fastmap::FastMap;
 
 use crate::flow::{SynRecord, Verdict};
@@ -87,8 +87,9 @@ enum Slots {
 pub struct AttemptTally {
     /// (client address, server endpoint) pairs, numbered as first seen: a connect's key is
     /// its pair's number and its ISN, 8 bytes instead of 56.
-    pairs: FastMap<(IpAddr, SocketAddr), u32>,
-    open: FastMap<(u32, u32), Slots>,
+    pairs: PairNumbers,
+    /// By pair number (high half) and ISN.
+    open: FastMap<u64, Slots>,
     /// Each candidate's totals, in order: one per candidate.
     totals: Vec<AttemptTotals>,
     /// The latest SYN time any candidate saw, and when quiet attempts are next closed.
@@ -108,11 +109,7 @@ impl AttemptTally {
     /// Counts a SYN record every candidate in `candidates` was handed.
     pub fn add(&mut self, candidates: Range<usize>, syn: &SynRecord) {
         self.close_quiet(syn.ts_ns);
-        let next_pair = self.pairs.len() as u32;
-        let pair = *self
-            .pairs
-            .entry((syn.tuple.client.ip(), syn.tuple.server))
-            .or_insert(next_pair);
+        let (pair, _) = self.pairs.number(syn.tuple.client.ip(), syn.tuple.server);
         let fresh = OpenAttempt {
             first_ns: syn.ts_ns,
             last_ns: syn.ts_ns,
@@ -125,7 +122,7 @@ impl AttemptTally {
         let all = 0..self.totals.len();
         let slots = self
             .open
-            .entry((pair, syn.isn))
+            .entry(u64::from(pair) << 32 | u64::from(syn.isn))
             .or_insert(Slots::Alike(OpenAttempt::NONE));
         if let Slots::Alike(alike) = slots {
             if candidates == all {
@@ -256,6 +253,7 @@ fn close(totals: &mut [AttemptTotals], attempt: OpenAttempt) {
 mod tests {
     use super::*;
     use crate::flow::{ObservedReply, TupleKey};
+    use std::net::SocketAddr;
 
     const SECOND: i64 = 1_000_000_000;
 

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::ops::Range;
 
-use crate::fastmap::FastMap;
+use super::pair_numbers::PairNumbers;
 use crate::flow::{IncarnationRecord, TimeWaitHolder, TupleKey};
 
 /// The window the peak connect rate is measured over.
@@ -105,7 +105,7 @@ const BUCKET_NS: i64 = 1_000_000_000;
 /// event the tracker hands to several candidates is queued and sorted once.
 #[derive(Debug, Clone, Default)]
 pub struct PortUsage {
-    index: FastMap<(IpAddr, SocketAddr), u32>,
+    pairs: PairNumbers,
     /// Each key's counts, one per candidate.
     keys: Vec<((IpAddr, SocketAddr), Vec<Tally>)>,
     pending: BTreeMap<i64, Vec<PortEvent>>,
@@ -126,9 +126,8 @@ impl PortUsage {
     }
 
     fn key(&mut self, client: IpAddr, server: SocketAddr) -> u32 {
-        let next = self.keys.len() as u32;
-        let key = *self.index.entry((client, server)).or_insert(next);
-        if key == next {
+        let (key, new) = self.pairs.number(client, server);
+        if new {
             let tallies = vec![Tally::default(); self.candidates];
             self.keys.push(((client, server), tallies));
         }

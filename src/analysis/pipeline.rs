@@ -7,8 +7,9 @@
 //! sinks, segment for segment: every tracker sees every segment in capture order, and every
 //! sink every record in the order it was made.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
 
 use super::AnalysisSink;
 use crate::capture::CaptureError;
@@ -31,6 +32,9 @@ pub struct SegmentAt {
 const BATCH_SEGMENTS: usize = 4096;
 /// Batches queued per tracker before the reader waits for it.
 const BATCHES_IN_FLIGHT: usize = 4;
+/// Lists of records given back for reuse up to this room: a batch's records (a few hundred
+/// connections' SYNs, ends and ports) fit several times over.
+const KEEP_RECORDS_CAPACITY: usize = 4096;
 
 type Trackers<'p> = Vec<Tracker<'p, AnalysisSink>>;
 /// The trackers, and where the first one went over its tuple limit.
@@ -102,18 +106,36 @@ pub fn track_in_threads<'p>(
             let policies = tracker.policies().to_vec();
             let (sender, receiver) = sync_channel::<Arc<Batch>>(BATCHES_IN_FLIGHT);
             let (handing, handed) = sync_channel::<HandedRecords>(BATCHES_IN_FLIGHT);
+            let (giving_back, given_back) = channel::<HandedRecords>();
             senders.push(sender);
-            let counter = scope.spawn(move || count_records(sinks, handed));
+            let counter = scope.spawn(move || count_records(sinks, handed, giving_back));
             workers.push((
                 policies,
-                scope.spawn(move || track_batches(tracker, receiver, handing)),
+                scope.spawn(move || track_batches(tracker, receiver, handing, given_back)),
                 counter,
             ));
         }
         let mut batch = Batch::empty();
+        // Batches handed out, oldest first: once every thread is done with the oldest, it is
+        // filled again. Fresh batches would each be new memory to fault in (a third of a
+        // second of system time over ten million segments), freed by other threads.
+        let mut handed_out: VecDeque<Arc<Batch>> = VecDeque::new();
         // A tracker that stopped (over its tuple limit) has dropped its receiver.
-        let hand_out = |batch: &mut Batch| {
-            let full = Arc::new(std::mem::replace(batch, Batch::empty()));
+        let mut hand_out = |batch: &mut Batch| {
+            let next = match handed_out.pop_front().map(Arc::try_unwrap) {
+                Some(Ok(mut done)) => {
+                    done.segments.clear();
+                    done.read_at.clear();
+                    done
+                }
+                Some(Err(in_use)) => {
+                    handed_out.push_front(in_use);
+                    Batch::empty()
+                }
+                None => Batch::empty(),
+            };
+            let full = Arc::new(std::mem::replace(batch, next));
+            handed_out.push_back(Arc::clone(&full));
             // The clocks only stop early by panicking, which joining them shows.
             let _ = to_clocks.send(Arc::clone(&full));
             senders
@@ -177,33 +199,44 @@ fn track_batches(
     mut tracker: Tracker<'_, RecordLog>,
     batches: Receiver<Arc<Batch>>,
     counter: SyncSender<HandedRecords>,
+    given_back: Receiver<HandedRecords>,
 ) -> TrackerEnd {
-    // The counter only stops early by panicking, which joining it shows.
-    let hand_on = |handed: HandedRecords| {
+    // Hands on what the logs hold, taking a list the counter gave back in their place. The
+    // counter only stops early by panicking, which joining it shows.
+    let hand_on = |logs: &mut [RecordLog]| {
+        let handed = RecordLog::take(logs, given_back.try_recv().unwrap_or_default());
         if !handed.is_empty() {
             let _ = counter.send(handed);
         }
     };
     for batch in batches {
         let taken = tracker.on_segments(&batch.segments);
-        hand_on(RecordLog::take(tracker.sinks_mut()));
+        hand_on(tracker.sinks_mut());
         if tracker.over_limit() {
             return Err(batch.read_at[taken - 1]);
         }
     }
     let (stats, mut logs): (Vec<FlowStats>, Vec<RecordLog>) =
-        tracker.finish_each().into_iter().unzip();
-    hand_on(RecordLog::take(&mut logs));
+        tracker.finish_each_draining(hand_on).into_iter().unzip();
+    hand_on(&mut logs);
     Ok(stats)
 }
 
-/// A counting thread: each batch's records into the sinks, in order, until the tracker ends.
+/// A counting thread: each batch's records into the sinks, in order, until the tracker ends;
+/// the emptied lists go back to the tracker's thread.
 fn count_records(
     mut sinks: Vec<AnalysisSink>,
     handed: Receiver<HandedRecords>,
+    giving_back: Sender<HandedRecords>,
 ) -> Vec<AnalysisSink> {
-    for records in handed {
-        RecordLog::replay(records, &mut sinks);
+    for mut records in handed {
+        RecordLog::replay(&mut records, &mut sinks);
+        // A sweep's forgotten tuples make a list many times the usual: kept, every list
+        // would grow that large in turn.
+        if records.capacity() <= KEEP_RECORDS_CAPACITY {
+            // The tracker's thread may have ended.
+            let _ = giving_back.send(records);
+        }
     }
     sinks
 }

@@ -39,17 +39,22 @@ impl RecordLog {
         }
     }
 
-    /// What the tracker's candidates were handed since the last call, in order.
-    pub fn take(logs: &mut [RecordLog]) -> HandedRecords {
+    /// What the tracker's candidates were handed since the last call, in order; `spare` (an
+    /// emptied list given back, so that lists are not allocated anew for every batch) takes
+    /// its place.
+    pub fn take(logs: &mut [RecordLog], mut spare: HandedRecords) -> HandedRecords {
         debug_assert!(logs.iter().skip(1).all(|log| log.handed.is_empty()));
-        logs.first_mut()
-            .map(|first| std::mem::take(&mut first.handed))
-            .unwrap_or_default()
+        spare.clear();
+        match logs.first_mut() {
+            Some(first) => std::mem::replace(&mut first.handed, spare),
+            None => spare,
+        }
     }
 
     /// Makes the same calls on `sinks`, in order: they end as if the tracker had fed them.
-    pub fn replay<S: RecordSink>(handed: HandedRecords, sinks: &mut [S]) {
-        for (candidates, call) in handed {
+    /// The list is left empty, to be given back.
+    pub fn replay<S: RecordSink>(handed: &mut HandedRecords, sinks: &mut [S]) {
+        for (candidates, call) in handed.drain(..) {
             match call {
                 Handed::Syn(syn) => S::syn_to(sinks, candidates, syn),
                 Handed::Incarnation(incarnation) => {

@@ -376,17 +376,25 @@ impl<'p, S: RecordSink> Tracker<'p, S> {
     /// Ends the capture: settles every SYN still waiting for a reply or a listener, expires
     /// TIME_WAIT timers that fired before the last packet, and returns each candidate's
     /// counts and sink, in the order of [`Tracker::policies`].
-    pub fn finish_each(mut self) -> Vec<(FlowStats, S)> {
+    pub fn finish_each(self) -> Vec<(FlowStats, S)> {
+        self.finish_each_draining(|_| {})
+    }
+
+    /// [`Tracker::finish_each`], handing the sinks to `drain` now and then while the held
+    /// tuples are ended: a sink that keeps its records ([`super::RecordLog`]) is emptied
+    /// there instead of holding the records of every tuple at once.
+    pub fn finish_each_draining(mut self, mut drain: impl FnMut(&mut [S])) -> Vec<(FlowStats, S)> {
+        const TUPLES_PER_DRAIN: usize = 1024;
         let end_ns = self.ctx.last_ts_ns.unwrap_or(0);
-        let mut keys: Vec<TupleKey> = self.tuples.keys().copied().collect();
-        // Keys are distinct: an unstable sort gives the same order without a scratch copy.
-        TupleKey::sort(&mut keys);
-        for key in keys {
-            let hash = self.tuples.hash(key.client, key.server);
-            if let Some(slot) = self.tuples.get_mut(hash, &key) {
+        // Ending a tuple changes no entry's place: the entries are visited in order.
+        let order = self.tuples.in_key_order();
+        for chunk in order.chunks(TUPLES_PER_DRAIN) {
+            for &at in chunk {
+                let slot = self.tuples.entry_mut(at).1;
                 self.ctx
                     .each_copy(slot, |ctx, tuple| ctx.end_capture(tuple, end_ns));
             }
+            drain(&mut self.ctx.sinks);
         }
         let mut waiting: Vec<(SocketAddr, Vec<Parked>)> =
             self.ctx.awaiting_listener.drain().collect();

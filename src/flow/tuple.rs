@@ -14,22 +14,13 @@ impl TupleKey {
     /// An IPv4 tuple as one integer that orders as the tuples do (client address, client
     /// port, server address, server port): sorting many tuples by it compares integers
     /// instead of two pairs of socket addresses field by field.
-    fn v4_order(&self) -> Option<u128> {
+    pub(super) fn v4_order(&self) -> Option<u128> {
         let (SocketAddr::V4(client), SocketAddr::V4(server)) = (self.client, self.server) else {
             return None;
         };
         let endpoint =
             |e: std::net::SocketAddrV4| u128::from(e.ip().to_bits()) << 16 | u128::from(e.port());
         Some(endpoint(client) << 48 | endpoint(server))
-    }
-
-    /// Sorts tuples into their order, by integers when they are all IPv4.
-    pub fn sort(keys: &mut [TupleKey]) {
-        if keys.iter().all(|k| k.v4_order().is_some()) {
-            keys.sort_unstable_by_key(|k| k.v4_order().unwrap_or_default());
-        } else {
-            keys.sort_unstable();
-        }
     }
 }
 
@@ -57,7 +48,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn v4_tuples_sort_by_integer_as_by_their_fields() {
+    fn v4_tuples_order_as_their_integers() {
         let mut state = 0x2545_f491_4f6c_dd1d_u64;
         let mut next = || {
             state ^= state << 13;
@@ -83,17 +74,12 @@ mod tests {
             .collect();
         let mut expected = keys.clone();
         expected.sort();
-        TupleKey::sort(&mut keys);
+        keys.sort_by_key(|k| k.v4_order());
         assert_eq!(keys, expected);
-        // With one IPv6 tuple among them the fields are compared.
-        keys.push(TupleKey {
+        let v6 = TupleKey {
             client: "[2001:db8::1]:1".parse().unwrap(),
             server: "[2001:db8::2]:80".parse().unwrap(),
-        });
-        keys.reverse();
-        expected = keys.clone();
-        expected.sort();
-        TupleKey::sort(&mut keys);
-        assert_eq!(keys, expected);
+        };
+        assert_eq!(v6.v4_order(), None);
     }
 }

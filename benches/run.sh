@@ -154,11 +154,11 @@ if command -v perf >/dev/null; then
         profile=$(perf report -i "$work/perf.data" --no-children --percent-limit 2 --stdio 2>/dev/null |
             grep -E '^ +[0-9]' | head -15 | sed -E 's/^ +//; s/ +/ /g' |
             awk '{ pct=$1; $1=""; $2=""; $3=""; $4=""; sub(/^ +/, ""); printf "| %s | `%s` |\n", pct, $0 }')
-        # CPU per thread: the first is the reading thread (read, decode, NAT clocks), the
-        # others judge. Balanced threads mean both cores are busy.
-        threads=$(perf report -i "$work/perf.data" --sort pid --stdio 2>/dev/null |
-            grep -E '^ +[0-9]' | sed -E 's/^ +//; s/%//; s/:.*//' | sort -k2 -n |
-            awk '{ printf "%s%s %s%%", (NR > 1 ? ", " : ""), (NR == 1 ? "reading" : "judging"), $1 }')
+        # CPU per thread, by name: the main thread reads and decodes; clocks, judging and
+        # counting take the batches it hands out. Four steps share the two cores.
+        threads=$(perf report -i "$work/perf.data" --sort comm --stdio 2>/dev/null |
+            grep -E '^ +[0-9]' | sed -E 's/^ +//; s/%//; s/ +$//; s/ pawscope$/ reading/' |
+            awk '{ printf "%s%s %s%%", (NR > 1 ? ", " : ""), $2, $1 }')
     fi
 fi
 

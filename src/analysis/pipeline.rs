@@ -17,6 +17,7 @@ use crate::flow::{FlowStats, HandedRecords, RecordLog, Tracker};
 use crate::nat::NatClocks;
 use crate::packet::Segment;
 use crate::policy::ServerPolicy;
+use crate::threads::spawn_named;
 
 /// Where a segment was read: for the one-line error when a tracker holds too many tuples.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,7 +100,7 @@ pub fn track_in_threads<'p>(
 ) -> Result<ThreadsEnd<'p>, CaptureError> {
     std::thread::scope(|scope| {
         let (to_clocks, batches) = sync_channel::<Arc<Batch>>(BATCHES_IN_FLIGHT);
-        let clock_worker = scope.spawn(move || clock_batches(clocks, batches));
+        let clock_worker = spawn_named(scope, "clocks", move || clock_batches(clocks, batches));
         let mut senders = Vec::with_capacity(trackers.len());
         let mut workers = Vec::with_capacity(trackers.len());
         for (tracker, sinks) in trackers {
@@ -108,10 +109,14 @@ pub fn track_in_threads<'p>(
             let (handing, handed) = sync_channel::<HandedRecords>(BATCHES_IN_FLIGHT);
             let (giving_back, given_back) = channel::<HandedRecords>();
             senders.push(sender);
-            let counter = scope.spawn(move || count_records(sinks, handed, giving_back));
+            let counter = spawn_named(scope, "counting", move || {
+                count_records(sinks, handed, giving_back)
+            });
             workers.push((
                 policies,
-                scope.spawn(move || track_batches(tracker, receiver, handing, given_back)),
+                spawn_named(scope, "judging", move || {
+                    track_batches(tracker, receiver, handing, given_back)
+                }),
                 counter,
             ));
         }

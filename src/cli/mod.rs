@@ -312,8 +312,9 @@ struct JudgeArgs {
     /// Most tuples held at once before stopping with an error (bounds memory).
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_TUPLES)]
     max_tuples: usize,
-    /// Threads: 1 judges in the reading thread; more judge on a thread of their own while
-    /// the reading thread decodes (default: the CPUs available). The results are the same.
+    /// Threads: 1 does everything in the reading thread; more run reading, the NAT clocks,
+    /// judging and counting on threads of their own (default: the CPUs available). The
+    /// results are the same.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     threads: Option<u16>,
     /// The clients' local port range (net.ipv4.ip_local_port_range), to judge port exhaustion.

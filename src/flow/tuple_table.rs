@@ -23,13 +23,17 @@ use std::net::{SocketAddr, SocketAddrV4};
 use super::tuple::{TupleKey, unordered_pair};
 use super::tuple_index::{TupleIndex, prefetch};
 
+/// The time seen of a free entry: later than any capture time, so never quiet.
+const FREE: i64 = i64::MAX;
+
 /// Entries per chunk: a few hundred kB, so a chunk is a small step in memory.
 const CHUNK_BITS: u32 = 11;
 const CHUNK_LEN: usize = 1 << CHUNK_BITS;
 
 struct Chunk<V> {
     entries: Box<[Option<(TupleKey, V)>]>,
-    /// Capture time of each entry's latest segment (stale where the entry is free).
+    /// Capture time of each entry's latest segment; [`FREE`] where the entry holds nothing,
+    /// so that a sweep passes over it without opening it.
     seen_ns: Box<[i64]>,
 }
 
@@ -37,7 +41,7 @@ impl<V> Chunk<V> {
     fn empty() -> Self {
         Chunk {
             entries: (0..CHUNK_LEN).map(|_| None).collect(),
-            seen_ns: vec![0; CHUNK_LEN].into_boxed_slice(),
+            seen_ns: vec![FREE; CHUNK_LEN].into_boxed_slice(),
         }
     }
 }
@@ -205,11 +209,13 @@ impl<V> TupleTable<V> {
         let at = self.find(hash, key)?;
         self.index.remove(hash, at);
         self.free.push(at);
+        *seen_mut(&mut self.chunks, at) = FREE;
         slot_mut(&mut self.chunks, at).take().map(|(_, v)| v)
     }
 
     /// Keeps the tuples `keep` says to keep, asking it only about those `quiet` says are
-    /// quiet from the time they last saw a segment (the others are kept unopened). Walks
+    /// quiet from the time they last saw a segment (the others are kept unopened; a free
+    /// entry's time is later than any capture's, so it is never quiet). Walks
     /// the chunks in memory order (a sweep visits every tuple; the index's order would jump
     /// around memory) and unindexes the few it drops.
     pub fn retain_quiet(
@@ -240,6 +246,7 @@ impl<V> TupleTable<V> {
                 let hash = symmetric_hash(hasher, key.client, key.server);
                 index.remove(hash, at);
                 *entry = None;
+                seen_ns[offset] = FREE;
                 free.push(at);
             }
         }

@@ -39,13 +39,12 @@ impl Decoder {
     /// versions it carried.
     pub fn decode(&mut self, frame: &Frame<'_>) -> Decoded {
         if let Some(ip) = fast::plain_tcp(frame.link, frame.data)
-            && let Ok(tcp) = TcpSlice::from_slice(ip.tcp)
+            && let Some(segment) = plain_segment(&ip, frame.ts_ns)
         {
-            let payload_len = tcp.payload().len();
             return Decoded {
                 ipv4: ip.src.is_ipv4(),
                 ipv6: ip.src.is_ipv6(),
-                segment: segment_of(&tcp, ip.src, ip.dst, payload_len, frame.ts_ns),
+                segment: Ok(segment),
             };
         }
         self.decode_general(frame)
@@ -130,6 +129,33 @@ impl Decoder {
             .ok_or(SkipReason::Malformed)?;
         segment_of(&tcp, net.src, net.dst, payload_len, frame.ts_ns)
     }
+}
+
+/// The segment of a frame the fast path took, its TCP header read in place: what
+/// [`TcpSlice::from_slice`] and [`segment_of`] give, without building the slice. A header
+/// whose data offset is too small or beyond the bytes is left to the general decoder.
+fn plain_segment(ip: &fast::FastIp<'_>, ts_ns: i64) -> Option<Segment> {
+    const MIN_HEADER_LEN: usize = 20;
+    let tcp = ip.tcp;
+    let header_len = usize::from(*tcp.get(12)? >> 4) * 4;
+    if header_len < MIN_HEADER_LEN || header_len > tcp.len() {
+        return None;
+    }
+    let u16_at = |at: usize| u16::from_be_bytes([tcp[at], tcp[at + 1]]);
+    let u32_at = |at: usize| u32::from_be_bytes([tcp[at], tcp[at + 1], tcp[at + 2], tcp[at + 3]]);
+    Some(Segment {
+        ts_ns,
+        src: SocketAddr::new(ip.src, u16_at(0)),
+        dst: SocketAddr::new(ip.dst, u16_at(2)),
+        seq: u32_at(4),
+        ack: u32_at(8),
+        // FIN, SYN, RST, PSH and ACK are the low five bits of byte 13, as in TcpFlags.
+        flags: TcpFlags(tcp[13] & 0x1f),
+        // An IP packet's length field is 16 bits: so is this.
+        payload_len: (tcp.len() - header_len) as u32,
+        window: u16_at(14),
+        options: read_options(&tcp[MIN_HEADER_LEN..header_len]),
+    })
 }
 
 fn segment_of(

@@ -149,8 +149,7 @@ fn plain_segment(ip: &fast::FastIp<'_>, ts_ns: i64) -> Option<Segment> {
         dst: SocketAddr::new(ip.dst, u16_at(2)),
         seq: u32_at(4),
         ack: u32_at(8),
-        // FIN, SYN, RST, PSH and ACK are the low five bits of byte 13, as in TcpFlags.
-        flags: TcpFlags(tcp[13] & 0x1f),
+        flags: flags_in(tcp[13]),
         // An IP packet's length field is 16 bits: so is this.
         payload_len: (tcp.len() - header_len) as u32,
         window: u16_at(14),
@@ -350,8 +349,23 @@ fn slice_ip(bytes: &[u8]) -> Result<LaxSlicedPacket<'_>, SkipReason> {
 }
 
 fn flags_of(tcp: &TcpSlice<'_>) -> TcpFlags {
-    // FIN, SYN, RST, PSH and ACK are the low five bits of header byte 13, as in TcpFlags.
-    TcpFlags(tcp.slice()[13] & 0x1f)
+    flags_in(tcp.slice()[13])
+}
+
+/// The flags of TCP header byte 13: FIN, SYN, RST, PSH and ACK are its low five bits, as in
+/// [`TcpFlags`].
+fn flags_in(byte_13: u8) -> TcpFlags {
+    TcpFlags(byte_13 & 0x1f)
+}
+
+/// A timestamp option's value: TSval, then TSecr.
+fn timestamp_in(value: &[u8]) -> Timestamp {
+    let word =
+        |at: usize| u32::from_be_bytes([value[at], value[at + 1], value[at + 2], value[at + 3]]);
+    Timestamp {
+        val: word(0),
+        ecr: word(4),
+    }
 }
 
 /// Reads the options pawscope needs the way Linux's tcp_parse_options does: the walk ends at
@@ -371,13 +385,7 @@ fn read_options(mut rest: &[u8]) -> TcpOptions {
     if let [NOP, NOP, 8, 10, ref value @ ..] = *rest
         && value.len() == 8
     {
-        let word = |at: usize| {
-            u32::from_be_bytes([value[at], value[at + 1], value[at + 2], value[at + 3]])
-        };
-        options.timestamp = Some(Timestamp {
-            val: word(0),
-            ecr: word(4),
-        });
+        options.timestamp = Some(timestamp_in(value));
         return options;
     }
     while let [kind, ..] = *rest {
@@ -399,15 +407,7 @@ fn read_options(mut rest: &[u8]) -> TcpOptions {
             MSS => options.mss = Some(u16::from_be_bytes([option[2], option[3]])),
             WINDOW_SCALE => options.window_scale = Some(option[2]),
             SACK_PERMITTED => options.sack_permitted = true,
-            TIMESTAMP => {
-                let word = |at: usize| {
-                    u32::from_be_bytes([option[at], option[at + 1], option[at + 2], option[at + 3]])
-                };
-                options.timestamp = Some(Timestamp {
-                    val: word(2),
-                    ecr: word(6),
-                });
-            }
+            TIMESTAMP => options.timestamp = Some(timestamp_in(&option[2..])),
             _ => {}
         }
         rest = &rest[len..];

@@ -1,7 +1,8 @@
-//! The optimised path (each server-setting candidate tracked on a thread of its own, fed in
-//! batches) against the straightforward reference (everything in the reading thread, one
-//! segment at a time): identical tables and summaries on a simulated capture of about 100 000
-//! packets, long enough that quiet tuples are forgotten along the way.
+//! The optimised path (the NAT clocks, each tracker and the counting of its records on
+//! threads of their own, fed in batches) against the straightforward reference (everything
+//! in the reading thread, one segment at a time): identical tables, clocks and summaries on a
+//! simulated capture of about 100 000 packets, long enough that quiet tuples are forgotten
+//! along the way.
 
 mod common;
 
@@ -50,6 +51,7 @@ fn threaded_tracking_gives_the_reference_tables_exactly() {
     assert_eq!(reference.syns.agreement, threaded.syns.agreement);
     assert_eq!(reference.syns.attempt_totals, threaded.syns.attempt_totals);
     assert_eq!(reference.ports, threaded.ports);
+    assert_eq!(reference.nat, threaded.nat);
     assert_eq!(reference.settings, threaded.settings);
 
     // The capture exercises what the optimised path does differently: forgetting quiet

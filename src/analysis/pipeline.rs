@@ -1,11 +1,11 @@
-//! Runs the trackers over the decoded segments: in the reading thread (the straightforward
-//! reference), or each tracker (one per kernel policy) on a thread of its own, fed batches of
-//! segments while the reading thread goes on reading and decoding, and handing the records it
-//! makes to a third thread that counts them into the sinks; the NAT clocks take the same
-//! batches on a thread of their own. More threads than cores, each a step of about equal
-//! weight, lets the system keep both cores busy whichever step is heaviest on a capture. Both give the same trackers and
-//! sinks, segment for segment: every tracker sees every segment in capture order, and every
-//! sink every record in the order it was made.
+//! Runs the trackers and the NAT clocks over the decoded segments: all in the reading thread
+//! (the straightforward reference), or as steps on threads of their own, handing batches
+//! along: the reading thread reads and decodes; the clocks and each tracker (one per kernel
+//! policy) take every batch; each tracker hands the records it makes to a counting thread
+//! that feeds them to its sinks. More threads than cores, each a step of about equal weight,
+//! lets the system keep both cores busy whichever step is heaviest on a capture. Both ways
+//! give the same trackers, clocks and sinks: every tracker and the clocks see every segment
+//! in capture order, and every sink every record in the order it was made.
 
 use std::collections::VecDeque;
 use std::sync::Arc;

@@ -11,6 +11,9 @@ use super::link::{ETHERTYPE_PPPOE_SESSION, NetworkStart, network_start, pppoe_se
 use super::{Segment, SkipReason, TcpFlags, TcpOptions, Timestamp};
 use crate::capture::Frame;
 
+/// A TCP header without options.
+const TCP_MIN_HEADER_LEN: usize = 20;
+
 /// Tunnels inside tunnels beyond this are not followed.
 const MAX_TUNNEL_DEPTH: usize = 2;
 
@@ -108,7 +111,13 @@ impl Decoder {
                 .ok_or(SkipReason::IpFragment)?;
             let tcp = TcpSlice::from_slice(&whole.header).map_err(|_| SkipReason::Malformed)?;
             let payload_len = whole.datagram_len - whole.header.len();
-            return segment_of(&tcp, net.src, net.dst, payload_len, frame.ts_ns);
+            return segment_of(
+                tcp.header_slice(),
+                net.src,
+                net.dst,
+                payload_len,
+                frame.ts_ns,
+            );
         }
         let tcp = TcpSlice::from_slice(payload.payload).map_err(|_| {
             if payload.incomplete || payload.payload.len() < 20 {
@@ -127,53 +136,52 @@ impl Decoder {
         let payload_len = ip_payload_len
             .checked_sub(header_len)
             .ok_or(SkipReason::Malformed)?;
-        segment_of(&tcp, net.src, net.dst, payload_len, frame.ts_ns)
+        segment_of(
+            tcp.header_slice(),
+            net.src,
+            net.dst,
+            payload_len,
+            frame.ts_ns,
+        )
     }
 }
 
-/// The segment of a frame the fast path took, its TCP header read in place: what
-/// [`TcpSlice::from_slice`] and [`segment_of`] give, without building the slice. A header
-/// whose data offset is too small or beyond the bytes is left to the general decoder.
+/// The segment of a frame the fast path took, its TCP header checked as
+/// [`TcpSlice::from_slice`] checks it (a data offset too small or beyond the bytes leaves the
+/// frame to the general decoder) without building the slice.
 fn plain_segment(ip: &fast::FastIp<'_>, ts_ns: i64) -> Option<Segment> {
-    const MIN_HEADER_LEN: usize = 20;
     let tcp = ip.tcp;
     let header_len = usize::from(*tcp.get(12)? >> 4) * 4;
-    if header_len < MIN_HEADER_LEN || header_len > tcp.len() {
+    if header_len < TCP_MIN_HEADER_LEN || header_len > tcp.len() {
         return None;
     }
-    let u16_at = |at: usize| u16::from_be_bytes([tcp[at], tcp[at + 1]]);
-    let u32_at = |at: usize| u32::from_be_bytes([tcp[at], tcp[at + 1], tcp[at + 2], tcp[at + 3]]);
-    Some(Segment {
-        ts_ns,
-        src: SocketAddr::new(ip.src, u16_at(0)),
-        dst: SocketAddr::new(ip.dst, u16_at(2)),
-        seq: u32_at(4),
-        ack: u32_at(8),
-        flags: flags_in(tcp[13]),
-        // An IP packet's length field is 16 bits: so is this.
-        payload_len: (tcp.len() - header_len) as u32,
-        window: u16_at(14),
-        options: read_options(&tcp[MIN_HEADER_LEN..header_len]),
-    })
+    let payload_len = tcp.len() - header_len;
+    segment_of(&tcp[..header_len], ip.src, ip.dst, payload_len, ts_ns).ok()
 }
 
+/// The segment a whole TCP header (`header`, options included) describes.
 fn segment_of(
-    tcp: &TcpSlice<'_>,
+    header: &[u8],
     src: IpAddr,
     dst: IpAddr,
     payload_len: usize,
     ts_ns: i64,
 ) -> Result<Segment, SkipReason> {
+    let u16_at = |at: usize| u16::from_be_bytes([header[at], header[at + 1]]);
+    let u32_at = |at: usize| {
+        u32::from_be_bytes([header[at], header[at + 1], header[at + 2], header[at + 3]])
+    };
     Ok(Segment {
         ts_ns,
-        src: SocketAddr::new(src, tcp.source_port()),
-        dst: SocketAddr::new(dst, tcp.destination_port()),
-        seq: tcp.sequence_number(),
-        ack: tcp.acknowledgment_number(),
-        flags: flags_of(tcp),
+        src: SocketAddr::new(src, u16_at(0)),
+        dst: SocketAddr::new(dst, u16_at(2)),
+        seq: u32_at(4),
+        ack: u32_at(8),
+        // FIN, SYN, RST, PSH and ACK are the low five bits of byte 13, as in TcpFlags.
+        flags: TcpFlags(header[13] & 0x1f),
         payload_len: u32::try_from(payload_len).map_err(|_| SkipReason::Malformed)?,
-        window: tcp.window_size(),
-        options: read_options(tcp.options()),
+        window: u16_at(14),
+        options: read_options(&header[TCP_MIN_HEADER_LEN..]),
     })
 }
 
@@ -346,16 +354,6 @@ fn slice_ip(bytes: &[u8]) -> Result<LaxSlicedPacket<'_>, SkipReason> {
         });
     }
     LaxSlicedPacket::from_ip(bytes).map_err(|_| SkipReason::Truncated)
-}
-
-fn flags_of(tcp: &TcpSlice<'_>) -> TcpFlags {
-    flags_in(tcp.slice()[13])
-}
-
-/// The flags of TCP header byte 13: FIN, SYN, RST, PSH and ACK are its low five bits, as in
-/// [`TcpFlags`].
-fn flags_in(byte_13: u8) -> TcpFlags {
-    TcpFlags(byte_13 & 0x1f)
 }
 
 /// A timestamp option's value: TSval, then TSecr.

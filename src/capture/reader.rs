@@ -39,13 +39,15 @@ struct Interface {
     offset_sec: i64,
 }
 
-/// How a legacy pcap file lays out its records, once its header is read: what reading a
-/// record without the parser needs.
+/// How a legacy pcap file lays out its records, as its header says.
 #[derive(Debug, Clone, Copy)]
-struct PlainRecords {
+struct LegacyLayout {
     link: LinkType,
     big_endian: bool,
     nanosecond: bool,
+    /// Standard records (16-byte headers, not the modified format's): read straight from
+    /// the buffer.
+    plain: bool,
 }
 
 /// The 16-byte record header of standard legacy pcap (the modified format's is longer).
@@ -80,10 +82,8 @@ pub struct CaptureReader {
     inner: Box<dyn PcapReaderIterator + Send>,
     /// Bytes of the last block, consumed at the next call (its frame was lent out).
     pending_consume: usize,
-    legacy_link: Option<LinkType>,
-    legacy_nanos: bool,
-    /// Set for standard legacy pcap: whole records are read straight from the buffer.
-    plain_records: Option<PlainRecords>,
+    /// Set once a legacy pcap header is read.
+    legacy: Option<LegacyLayout>,
     section_big_endian: bool,
     interfaces: Vec<Interface>,
     capacity: usize,
@@ -140,9 +140,7 @@ impl CaptureReader {
             path: path.to_path_buf(),
             inner,
             pending_consume: 0,
-            legacy_link: None,
-            legacy_nanos: false,
-            plain_records: None,
+            legacy: None,
             section_big_endian: false,
             interfaces: Vec::new(),
             capacity: INITIAL_BUFFER,
@@ -197,7 +195,8 @@ impl CaptureReader {
             // Nearly every record of a pcap file lies whole in the buffer: read it here, and
             // leave the parser (the general block it builds, its errors, refills and
             // truncation) to the rest. Both give the same frame.
-            if let Some(layout) = self.plain_records
+            if let Some(layout) = self.legacy
+                && layout.plain
                 && let Some((size, lent)) = plain_record(self.inner.data(), layout, offset)
             {
                 self.pending_consume = size;
@@ -207,9 +206,7 @@ impl CaptureReader {
             }
             let CaptureReader {
                 inner,
-                legacy_link,
-                legacy_nanos,
-                plain_records,
+                legacy,
                 section_big_endian,
                 interfaces,
                 info,
@@ -218,9 +215,7 @@ impl CaptureReader {
             let parsed = match inner.next() {
                 Ok((size, block)) => {
                     let mut state = BlockState {
-                        legacy_link,
-                        legacy_nanos,
-                        plain_records,
+                        legacy,
                         section_big_endian,
                         interfaces,
                         info,
@@ -347,9 +342,7 @@ impl CaptureReader {
 /// The reader's state a block updates, borrowed apart from the parse buffer the block
 /// itself borrows.
 struct BlockState<'s> {
-    legacy_link: &'s mut Option<LinkType>,
-    legacy_nanos: &'s mut bool,
-    plain_records: &'s mut Option<PlainRecords>,
+    legacy: &'s mut Option<LegacyLayout>,
     section_big_endian: &'s mut bool,
     interfaces: &'s mut Vec<Interface>,
     info: &'s mut FileInfo,
@@ -380,12 +373,11 @@ fn lend_block(
                 ));
             }
             let link = LinkType(header.network.0 as u32);
-            *state.legacy_link = Some(link);
-            *state.legacy_nanos = header.is_nanosecond_precision();
-            *state.plain_records = (!header.is_modified_format()).then_some(PlainRecords {
+            *state.legacy = Some(LegacyLayout {
                 link,
                 big_endian: header.is_bigendian(),
                 nanosecond: header.is_nanosecond_precision(),
+                plain: !header.is_modified_format(),
             });
             state.info.format = Some(FileFormat::Pcap {
                 big_endian: header.is_bigendian(),
@@ -405,9 +397,9 @@ fn lend_block(
             Ok(None)
         }
         PcapBlockOwned::Legacy(record) => {
-            let link = state.legacy_link.ok_or("packet before file header")?;
-            let ts_ns = record_time(record.ts_sec, record.ts_usec, *state.legacy_nanos);
-            Ok(Some(lent(ts_ns, link, record.data, record.origlen)))
+            let layout = state.legacy.ok_or("packet before file header")?;
+            let ts_ns = record_time(record.ts_sec, record.ts_usec, layout.nanosecond);
+            Ok(Some(lent(ts_ns, layout.link, record.data, record.origlen)))
         }
         PcapBlockOwned::NG(block) => {
             state.info.format.get_or_insert(FileFormat::PcapNg);
@@ -449,7 +441,7 @@ fn record_time(seconds: u32, fraction: u32, nanosecond: bool) -> i64 {
 /// The record at the start of `data` and its size, when it lies there whole (the frame's
 /// start relative to `data`); `None` leaves it to the parser (which then refills, or reports
 /// the truncation or the error).
-fn plain_record(data: &[u8], layout: PlainRecords, offset: u64) -> Option<(usize, Lent)> {
+fn plain_record(data: &[u8], layout: LegacyLayout, offset: u64) -> Option<(usize, Lent)> {
     let header: &[u8; PCAP_RECORD_HEADER_LEN] =
         data.get(..PCAP_RECORD_HEADER_LEN)?.try_into().ok()?;
     let field = |at: usize| {

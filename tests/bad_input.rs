@@ -43,12 +43,7 @@ fn assert_one_line_error(path: &Path, expect_in_message: &str) {
 
 fn a_sample() -> Vec<u8> {
     let dir = repo_root().join("samples");
-    let mut pcaps: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .expect("samples/")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "pcap"))
-        .collect();
-    pcaps.sort();
+    let pcaps = common::files_in(&dir, |p| p.extension().is_some_and(|x| x == "pcap"));
     std::fs::read(pcaps.first().expect("a sample pcap")).expect("read sample")
 }
 
@@ -133,12 +128,9 @@ fn every_corpus_file_either_analyses_or_fails_cleanly() {
     let Some(corpus) = common::corpus_dir() else {
         return;
     };
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&corpus)
-        .expect("corpus")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| !p.extension().is_some_and(|x| x == "md" || x == "tsv"))
-        .collect();
-    files.sort();
+    let files = common::files_in(&corpus, |p| {
+        !p.extension().is_some_and(|x| x == "md" || x == "tsv")
+    });
     assert!(files.len() > 30);
     for path in files {
         let (code, stdout, stderr) = analyze(&path);

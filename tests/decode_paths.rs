@@ -30,17 +30,12 @@ fn compare_paths(path: &Path) -> (u64, u64) {
 }
 
 fn captures_in(dir: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|entries| entries.flatten().map(|e| e.path()).collect())
-        .unwrap_or_default();
-    files.retain(|p| {
+    common::files_in(dir, |p| {
         let name = p.to_string_lossy();
         [".pcap", ".pcapng", ".pcap.gz", ".pcapng.gz", ".bin"]
             .iter()
             .any(|ext| name.ends_with(ext))
-    });
-    files.sort();
-    files
+    })
 }
 
 #[test]

@@ -99,18 +99,13 @@ fn compare(path: &Path) -> usize {
 
 /// Uncompressed legacy pcap files in `dir` whose header pcap-parser takes.
 fn pcap_files(dir: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|entries| entries.flatten().map(|e| e.path()).collect())
-        .unwrap_or_default();
-    files.retain(|p| {
+    common::files_in(dir, |p| {
         p.extension().is_some_and(|e| e == "pcap")
             && File::open(p)
                 .ok()
                 .and_then(|f| create_reader(1 << 16, f).ok())
                 .is_some()
-    });
-    files.sort();
-    files
+    })
 }
 
 #[test]

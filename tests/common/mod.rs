@@ -34,6 +34,16 @@ pub fn corpus_dir() -> Option<PathBuf> {
     Some(corpus)
 }
 
+/// The files in `dir` that `keep` takes, sorted by path (none when `dir` cannot be read).
+pub fn files_in(dir: &Path, keep: impl Fn(&Path) -> bool) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|entries| entries.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    files.retain(|p| keep(p));
+    files.sort();
+    files
+}
+
 pub fn pawscope(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_pawscope"))
         .args(args)

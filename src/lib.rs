@@ -15,6 +15,7 @@ pub mod flow;
 pub mod nat;
 pub mod output;
 pub mod packet;
+pub mod pair_numbers;
 pub mod policy;
 pub mod report;
 pub mod seq;

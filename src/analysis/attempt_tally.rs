@@ -3,8 +3,10 @@
 
 use std::ops::Range;
 
-use super::pair_numbers::PairNumbers;
+use std::net::{IpAddr, SocketAddr};
+
 use crate::fastmap::FastMap;
+use crate::pair_numbers::PairNumbers;
 
 use crate::flow::{SynRecord, Verdict};
 use crate::table::same_clock;
@@ -87,7 +89,7 @@ enum Slots {
 pub struct AttemptTally {
     /// (client address, server endpoint) pairs, numbered as first seen: a connect's key is
     /// its pair's number and its ISN, 8 bytes instead of 56.
-    pairs: PairNumbers,
+    pairs: PairNumbers<(IpAddr, SocketAddr)>,
     /// By pair number (high half) and ISN.
     open: FastMap<u64, Slots>,
     /// Each candidate's totals, in order: one per candidate.
@@ -109,7 +111,7 @@ impl AttemptTally {
     /// Counts a SYN record every candidate in `candidates` was handed.
     pub fn add(&mut self, candidates: Range<usize>, syn: &SynRecord) {
         self.close_quiet(syn.ts_ns);
-        let (pair, _) = self.pairs.number(syn.tuple.client.ip(), syn.tuple.server);
+        let (pair, _) = self.pairs.number((syn.tuple.client.ip(), syn.tuple.server));
         let fresh = OpenAttempt {
             first_ns: syn.ts_ns,
             last_ns: syn.ts_ns,
@@ -253,7 +255,6 @@ fn close(totals: &mut [AttemptTotals], attempt: OpenAttempt) {
 mod tests {
     use super::*;
     use crate::flow::{ObservedReply, TupleKey};
-    use std::net::SocketAddr;
 
     const SECOND: i64 = 1_000_000_000;
 

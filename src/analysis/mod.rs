@@ -3,7 +3,6 @@
 mod attempt_tally;
 mod file_summary;
 mod findings;
-mod pair_numbers;
 mod pipeline;
 mod ports;
 mod settings;

@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::ops::Range;
 
-use super::pair_numbers::PairNumbers;
 use crate::flow::{IncarnationRecord, TimeWaitHolder, TupleKey};
+use crate::pair_numbers::PairNumbers;
 
 /// The window the peak connect rate is measured over.
 const RATE_WINDOW_NS: i64 = 10_000_000_000;
@@ -105,7 +105,7 @@ const BUCKET_NS: i64 = 1_000_000_000;
 /// event the tracker hands to several candidates is queued and sorted once.
 #[derive(Debug, Clone, Default)]
 pub struct PortUsage {
-    pairs: PairNumbers,
+    pairs: PairNumbers<(IpAddr, SocketAddr)>,
     /// Each key's counts, one per candidate.
     keys: Vec<((IpAddr, SocketAddr), Vec<Tally>)>,
     pending: BTreeMap<i64, Vec<PortEvent>>,
@@ -126,7 +126,7 @@ impl PortUsage {
     }
 
     fn key(&mut self, client: IpAddr, server: SocketAddr) -> u32 {
-        let (key, new) = self.pairs.number(client, server);
+        let (key, new) = self.pairs.number((client, server));
         if new {
             let tallies = vec![Tally::default(); self.candidates];
             self.keys.push(((client, server), tallies));

@@ -11,6 +11,7 @@ use std::net::IpAddr;
 
 use crate::fastmap::{FastMap, FastSet};
 use crate::packet::Segment;
+use crate::pair_numbers::PairNumbers;
 
 /// Clocks per (source address, destination address): Linux offsets its TSvals per address
 /// pair, so one host toward one server is one clock.
@@ -18,10 +19,8 @@ use crate::packet::Segment;
 pub struct NatClocks {
     /// Each pair seen, in order of first sight, with its clocks.
     pairs: Vec<((IpAddr, IpAddr), AddressClocks)>,
-    /// Where each pair is in `pairs`. Every segment looks its pair up: IPv4 pairs go by one
-    /// packed integer, a single hash step where the address enums take several.
-    v4_pairs: FastMap<u64, usize>,
-    other_pairs: FastMap<(IpAddr, IpAddr), usize>,
+    /// Where each pair is in `pairs`: its number.
+    numbers: PairNumbers<(IpAddr, IpAddr)>,
     /// TIME_WAIT length: a decrease only counts against a TSval this recent.
     window_ns: i64,
     /// Every decrease, when tables are wanted.
@@ -97,19 +96,8 @@ impl NatClocks {
 
     /// The clocks of the pair `key`, added if it is new.
     fn clocks_of(&mut self, key: (IpAddr, IpAddr)) -> &mut AddressClocks {
-        let next = self.pairs.len();
-        let at = match key {
-            (IpAddr::V4(src), IpAddr::V4(dst)) => {
-                let packed = u64::from(src.to_bits()) << 32 | u64::from(dst.to_bits());
-                // Looked up before any insert: nearly every pair is there already.
-                match self.v4_pairs.get(&packed) {
-                    Some(&at) => at,
-                    None => *self.v4_pairs.entry(packed).or_insert(next),
-                }
-            }
-            _ => *self.other_pairs.entry(key).or_insert(next),
-        };
-        if at == next {
+        let (at, new) = self.numbers.number(key);
+        if new {
             // Tables name every clock; otherwise ended ones are only counted.
             let clocks = if self.events.is_some() {
                 AddressClocks::default()
@@ -118,7 +106,7 @@ impl NatClocks {
             };
             self.pairs.push((key, clocks));
         }
-        &mut self.pairs[at].1
+        &mut self.pairs[at as usize].1
     }
 
     pub fn on_segment(&mut self, seg: &Segment) {

@@ -178,11 +178,16 @@ impl Assumption {
 impl SynRecord {
     /// The verdict's reason, saying so when it rests on a setting the capture does not show.
     pub fn reason_text(&self) -> String {
-        match self.rests_on {
-            Some(assumption) if self.assumption_unsupported => {
-                format!("{}{}", self.reason, assumption.note())
-            }
-            _ => self.reason.to_string(),
+        let mut text = String::new();
+        self.write_reason(&mut text);
+        text
+    }
+
+    /// Appends [`Self::reason_text`] to `text`: tables write a reason per SYN.
+    pub fn write_reason(&self, text: &mut String) {
+        text.push_str(self.reason);
+        if let Some(assumption) = self.rests_on.filter(|_| self.assumption_unsupported) {
+            text.push_str(assumption.note());
         }
     }
 }

@@ -2,12 +2,11 @@
 //! in docs/tables.md; a test keeps the two in step.
 
 use std::fmt::Write;
-use std::net::{IpAddr, SocketAddr};
 
 use polars::prelude::*;
 
 use super::attempts::{Attempt, chain_attempts};
-use crate::fastmap::FastMap;
+use super::columns::{Frame, family};
 use crate::flow::{
     CloseKind, Closer, FoundState, IncarnationRecord, Reuse, SynRecord, TimeWaitEnd,
     TimeWaitHolder, TupleKey,
@@ -48,61 +47,10 @@ fn in_time_order<R: Copy>(
     order.into_iter().map(|(_, at)| rows[at as usize]).collect()
 }
 
-/// A column holding `value(row)` for every row.
-fn col<R, T, P: ?Sized>(name: &str, rows: &[R], value: impl Fn(&R) -> T) -> Column
-where
-    Series: NamedFrom<Vec<T>, P>,
-{
-    Column::new(name.into(), rows.iter().map(value).collect::<Vec<T>>())
-}
-
-/// A text column, each row written by `write` into one reused buffer: no String per row.
-fn text_col<R>(name: &str, rows: &[R], mut write: impl FnMut(&R, &mut String)) -> Column {
-    let mut builder = StringChunkedBuilder::new(name.into(), rows.len());
-    let mut text = String::new();
-    for row in rows {
-        text.clear();
-        write(row, &mut text);
-        builder.append_value(&text);
-    }
-    builder.finish().into_column()
-}
-
-/// An address column. A capture holds few distinct addresses and tables a row per
-/// connection or SYN: each address is written out once.
-fn addr_col<R>(name: &str, rows: &[R], addr: impl Fn(&R) -> IpAddr) -> Column {
-    let mut texts: FastMap<IpAddr, String> = FastMap::default();
-    let mut builder = StringChunkedBuilder::new(name.into(), rows.len());
-    for row in rows {
-        let addr = addr(row);
-        builder.append_value(texts.entry(addr).or_insert_with(|| addr.to_string()));
-    }
-    builder.finish().into_column()
-}
-
-/// A UTC timestamp column (nanoseconds) from optional epoch nanoseconds.
-fn time_col<R>(name: &str, rows: &[R], value: impl Fn(&R) -> Option<i64>) -> PolarsResult<Column> {
-    col(name, rows, value).cast(&DataType::Datetime(TimeUnit::Nanoseconds, None))
-}
-
 fn ms(ns: Option<i64>) -> Option<f64> {
     ns.map(|v| v as f64 / 1e6)
 }
 
-fn family(addr: &SocketAddr) -> &'static str {
-    if addr.is_ipv4() { "ipv4" } else { "ipv6" }
-}
-
-/// The four tuple columns and the address family, shared by every table keyed by a tuple.
-fn tuple_columns<R>(rows: &[R], tuple: impl Fn(&R) -> TupleKey) -> Vec<Column> {
-    vec![
-        addr_col("client_addr", rows, |r| tuple(r).client.ip()),
-        col("client_port", rows, |r| u32::from(tuple(r).client.port())),
-        addr_col("server_addr", rows, |r| tuple(r).server.ip()),
-        col("server_port", rows, |r| u32::from(tuple(r).server.port())),
-        col("family", rows, |r| family(&tuple(r).client)),
-    ]
-}
 fn closer_key(closer: Closer) -> &'static str {
     match closer {
         Closer::Client => "client",
@@ -164,36 +112,31 @@ fn time_wait_of(found: &FoundState) -> Option<(Option<u32>, u32, i64)> {
 pub fn connections_frame(incarnations: &[IncarnationRecord]) -> PolarsResult<DataFrame> {
     let rows: Vec<&IncarnationRecord> = incarnations.iter().collect();
     let rows = in_time_order(&rows, |r| r.syn_ns, |r| r.tuple);
-    let mut columns = tuple_columns(&rows, |r| r.tuple);
-    columns.extend([
-        col("incarnation", &rows, |r| r.number),
-        time_col("syn_time", &rows, |r| Some(r.syn_ns))?,
-        time_col("handshake_time", &rows, |r| r.handshake_ns)?,
-        col("client_isn", &rows, |r| r.client_isn),
-        col("server_isn", &rows, |r| r.server_isn),
-        col("ts_negotiated", &rows, |r| r.ts_negotiated),
-        col("client_first_tsval", &rows, |r| r.client.first_tsval),
-        col("client_last_tsval", &rows, |r| r.client.last_tsval),
-        col("server_first_tsval", &rows, |r| r.server.first_tsval),
-        col("server_last_tsval", &rows, |r| r.server.last_tsval),
-        col("client_bytes", &rows, |r| r.client.payload_bytes),
-        col("server_bytes", &rows, |r| r.server.payload_bytes),
-        col("client_segments", &rows, |r| r.client.segments),
-        col("server_segments", &rows, |r| r.server.segments),
-        col("closed_first", &rows, |r| closer_key(r.closed_first)),
-        col("close_kind", &rows, |r| close_kind_key(r.close_kind)),
-        time_col("end_time", &rows, |r| r.end_ns)?,
-        col("time_wait_holder", &rows, |r| {
-            holder_key(r.time_wait_holder)
-        }),
-        time_col("time_wait_start", &rows, |r| r.time_wait_start_ns)?,
-        time_col("time_wait_end", &rows, |r| r.time_wait_end_ns)?,
-        col("time_wait_end_reason", &rows, |r| {
-            r.time_wait_end.map(tw_end_key)
-        }),
-        col("gap_to_next_ms", &rows, |r| ms(r.gap_to_next_ns)),
-    ]);
-    DataFrame::new(rows.len(), columns)
+    Frame::over(&rows)
+        .tuple(|r| r.tuple)
+        .values("incarnation", |r| r.number)
+        .times("syn_time", |r| Some(r.syn_ns))
+        .times("handshake_time", |r| r.handshake_ns)
+        .values("client_isn", |r| r.client_isn)
+        .values("server_isn", |r| r.server_isn)
+        .values("ts_negotiated", |r| r.ts_negotiated)
+        .values("client_first_tsval", |r| r.client.first_tsval)
+        .values("client_last_tsval", |r| r.client.last_tsval)
+        .values("server_first_tsval", |r| r.server.first_tsval)
+        .values("server_last_tsval", |r| r.server.last_tsval)
+        .values("client_bytes", |r| r.client.payload_bytes)
+        .values("server_bytes", |r| r.server.payload_bytes)
+        .values("client_segments", |r| r.client.segments)
+        .values("server_segments", |r| r.server.segments)
+        .values("closed_first", |r| closer_key(r.closed_first))
+        .values("close_kind", |r| close_kind_key(r.close_kind))
+        .times("end_time", |r| r.end_ns)
+        .values("time_wait_holder", |r| holder_key(r.time_wait_holder))
+        .times("time_wait_start", |r| r.time_wait_start_ns)
+        .times("time_wait_end", |r| r.time_wait_end_ns)
+        .values("time_wait_end_reason", |r| r.time_wait_end.map(tw_end_key))
+        .values("gap_to_next_ms", |r| ms(r.gap_to_next_ns))
+        .build()
 }
 
 /// One row per SYN segment, in time order; `attempts` gives each SYN's attempt id.
@@ -201,27 +144,26 @@ pub fn syns_frame(syns: &[SynRecord], attempts: &[u64]) -> PolarsResult<DataFram
     let rows: Vec<(&SynRecord, u64)> = syns.iter().zip(attempts.iter().copied()).collect();
     let rows = in_time_order(&rows, |(r, _)| r.ts_ns, |(r, _)| r.tuple);
     let tw = |r: &(&SynRecord, u64)| time_wait_of(&r.0.found);
-    let mut columns = vec![time_col("time", &rows, |(r, _)| Some(r.ts_ns))?];
-    columns.extend(tuple_columns(&rows, |(r, _)| r.tuple));
-    columns.extend([
-        col("isn", &rows, |(r, _)| r.isn),
-        col("tsval", &rows, |(r, _)| r.tsval),
-        col("retransmission", &rows, |(r, _)| r.retransmission),
-        col("attempt", &rows, |(_, attempt)| *attempt),
-        col("state_found", &rows, |(r, _)| found_key(&r.found)),
-        col("tw_ts_recent", &rows, |r| tw(r).and_then(|(ts, _, _)| ts)),
-        col("tw_rcv_nxt", &rows, |r| tw(r).map(|(_, rcv, _)| rcv)),
-        col("tw_age_ms", &rows, |r| ms(tw(r).map(|(_, _, age)| age))),
-        col("verdict", &rows, |(r, _)| r.verdict.key()),
-        col("reason", &rows, |(r, _)| r.reason_text()),
-        col("predicted_reply", &rows, |(r, _)| r.predicted_reply.key()),
-        col("reply", &rows, |(r, _)| r.reply.key()),
-        col("reply_delay_ms", &rows, |(r, _)| ms(r.reply_delay_ns)),
-        col("reply_server_isn", &rows, |(r, _)| r.reply_server_isn),
-        col("expected_server_isn", &rows, |(r, _)| r.expected_server_isn),
-        time_col("established_time", &rows, |(r, _)| r.established_ns)?,
-    ]);
-    DataFrame::new(rows.len(), columns)
+    Frame::over(&rows)
+        .times("time", |(r, _)| Some(r.ts_ns))
+        .tuple(|(r, _)| r.tuple)
+        .values("isn", |(r, _)| r.isn)
+        .values("tsval", |(r, _)| r.tsval)
+        .values("retransmission", |(r, _)| r.retransmission)
+        .values("attempt", |(_, attempt)| *attempt)
+        .values("state_found", |(r, _)| found_key(&r.found))
+        .values("tw_ts_recent", move |r| tw(r).and_then(|(ts, _, _)| ts))
+        .values("tw_rcv_nxt", move |r| tw(r).map(|(_, rcv, _)| rcv))
+        .values("tw_age_ms", move |r| ms(tw(r).map(|(_, _, age)| age)))
+        .values("verdict", |(r, _)| r.verdict.key())
+        .text("reason", |(r, _), text| r.write_reason(text))
+        .values("predicted_reply", |(r, _)| r.predicted_reply.key())
+        .values("reply", |(r, _)| r.reply.key())
+        .values("reply_delay_ms", |(r, _)| ms(r.reply_delay_ns))
+        .values("reply_server_isn", |(r, _)| r.reply_server_isn)
+        .values("expected_server_isn", |(r, _)| r.expected_server_isn)
+        .times("established_time", |(r, _)| r.established_ns)
+        .build()
 }
 
 /// One row per connect attempt, in order of their first SYN.
@@ -233,27 +175,24 @@ pub fn attempts_frame(attempts: &[Attempt]) -> PolarsResult<DataFrame> {
             let _ = write!(text, "{gap}{port}");
         }
     };
-    let columns = vec![
-        col("attempt", attempts, |a| a.id),
-        addr_col("client_addr", attempts, |a| a.client_ip),
-        text_col("client_ports", attempts, ports),
-        addr_col("server_addr", attempts, |a| a.server.ip()),
-        col("server_port", attempts, |a| u32::from(a.server.port())),
-        col("family", attempts, |a| family(&a.server)),
-        col("isn", attempts, |a| a.isn),
-        time_col("first_syn_time", attempts, |a| Some(a.first_syn_ns))?,
-        time_col("last_syn_time", attempts, |a| Some(a.last_syn_ns))?,
-        col("syns", attempts, |a| a.syns),
-        col("public_ports", attempts, |a| a.client_ports.len() as u32),
-        col("paws_rejects", attempts, |a| a.paws_rejects),
-        col("seq_rejects", attempts, |a| a.seq_rejects),
-        col("outcome", attempts, |a| a.outcome.key()),
-        time_col("established_time", attempts, |a| a.established_ns)?,
-        col("time_to_establish_ms", attempts, |a| {
-            ms(a.time_to_establish_ns())
-        }),
-    ];
-    DataFrame::new(attempts.len(), columns)
+    Frame::over(attempts)
+        .values("attempt", |a| a.id)
+        .addrs("client_addr", |a| a.client_ip)
+        .text("client_ports", ports)
+        .addrs("server_addr", |a| a.server.ip())
+        .values("server_port", |a| u32::from(a.server.port()))
+        .values("family", |a| family(&a.server))
+        .values("isn", |a| a.isn)
+        .times("first_syn_time", |a| Some(a.first_syn_ns))
+        .times("last_syn_time", |a| Some(a.last_syn_ns))
+        .values("syns", |a| a.syns)
+        .values("public_ports", |a| a.client_ports.len() as u32)
+        .values("paws_rejects", |a| a.paws_rejects)
+        .values("seq_rejects", |a| a.seq_rejects)
+        .values("outcome", |a| a.outcome.key())
+        .times("established_time", |a| a.established_ns)
+        .values("time_to_establish_ms", |a| ms(a.time_to_establish_ns()))
+        .build()
 }
 
 /// One row per SYN that reopened a tuple, in time order.
@@ -264,35 +203,34 @@ pub fn reuse_frame(syns: &[SynRecord]) -> PolarsResult<DataFrame> {
         .collect();
     rows.sort_by_key(|(r, _)| (r.ts_ns, r.tuple));
     let tw = |r: &(&SynRecord, Reuse)| time_wait_of(&r.0.found);
-    let ts_recent = |r: &(&SynRecord, Reuse)| tw(r).and_then(|(ts, _, _)| ts);
-    let mut columns = vec![time_col("time", &rows, |(r, _)| Some(r.ts_ns))?];
-    columns.extend(tuple_columns(&rows, |(r, _)| r.tuple));
-    columns.extend([
-        col("isn", &rows, |(r, _)| r.isn),
-        col("tsval", &rows, |(r, _)| r.tsval),
-        time_col("previous_end_time", &rows, |(_, u)| u.previous_end_ns)?,
-        col("previous_time_wait_holder", &rows, |(_, u)| {
+    let ts_recent = move |r: &(&SynRecord, Reuse)| tw(r).and_then(|(ts, _, _)| ts);
+    Frame::over(&rows)
+        .times("time", |(r, _)| Some(r.ts_ns))
+        .tuple(|(r, _)| r.tuple)
+        .values("isn", |(r, _)| r.isn)
+        .values("tsval", |(r, _)| r.tsval)
+        .times("previous_end_time", |(_, u)| u.previous_end_ns)
+        .values("previous_time_wait_holder", |(_, u)| {
             holder_key(u.previous_holder)
-        }),
-        col("gap_ms", &rows, |(_, u)| u.gap_ns as f64 / 1e6),
-        col("within_2msl", &rows, |(_, u)| u.within_2msl),
-        col("state_found", &rows, |(r, _)| found_key(&r.found)),
-        col("ts_recent", &rows, ts_recent),
-        col("tsval_minus_ts_recent", &rows, |row| {
+        })
+        .values("gap_ms", |(_, u)| u.gap_ns as f64 / 1e6)
+        .values("within_2msl", |(_, u)| u.within_2msl)
+        .values("state_found", |(r, _)| found_key(&r.found))
+        .values("ts_recent", ts_recent)
+        .values("tsval_minus_ts_recent", move |row| {
             let (r, _) = row;
             r.tsval
                 .zip(ts_recent(row))
                 .map(|(v, recent)| i64::from(ts_diff(v, recent)))
-        }),
-        col("rcv_nxt", &rows, |r| tw(r).map(|(_, rcv, _)| rcv)),
-        col("seq_after_rcv_nxt", &rows, |row| {
+        })
+        .values("rcv_nxt", move |r| tw(r).map(|(_, rcv, _)| rcv))
+        .values("seq_after_rcv_nxt", move |row| {
             tw(row).map(|(_, rcv, _)| after(row.0.isn, rcv))
-        }),
-        col("verdict", &rows, |(r, _)| r.verdict.key()),
-        col("reason", &rows, |(r, _)| r.reason),
-        col("reply", &rows, |(r, _)| r.reply.key()),
-    ]);
-    DataFrame::new(rows.len(), columns)
+        })
+        .values("verdict", |(r, _)| r.verdict.key())
+        .values("reason", |(r, _)| r.reason)
+        .values("reply", |(r, _)| r.reply.key())
+        .build()
 }
 
 fn clock_model_key(model: ClockModel) -> &'static str {
@@ -314,44 +252,42 @@ pub fn nat_hosts_frame(nat: &NatReport) -> PolarsResult<DataFrame> {
             a.clocks.clocks.iter().map(move |c| (a, c, model))
         })
         .collect();
-    let columns = vec![
-        addr_col("address", &rows, |(a, _, _)| a.source),
-        addr_col("server_addr", &rows, |(a, _, _)| a.destination),
-        col("clock_model", &rows, |(_, _, model)| *model),
-        col("clock", &rows, |(_, c, _)| c.id),
-        col("rate_hz", &rows, |(_, c, _)| c.rate_hz),
-        time_col("first_time", &rows, |(_, c, _)| Some(c.first_ns))?,
-        time_col("last_time", &rows, |(_, c, _)| Some(c.last_ns))?,
-        col("first_tsval", &rows, |(_, c, _)| c.first_tsval),
-        col("last_tsval", &rows, |(_, c, _)| c.last_tsval),
-        col("segments", &rows, |(_, c, _)| c.segments),
-        col("syns", &rows, |(_, c, _)| c.syns),
-        col("connections", &rows, |(_, c, _)| c.connections),
-    ];
-    DataFrame::new(rows.len(), columns)
+    Frame::over(&rows)
+        .addrs("address", |(a, _, _)| a.source)
+        .addrs("server_addr", |(a, _, _)| a.destination)
+        .values("clock_model", |(_, _, model)| *model)
+        .values("clock", |(_, c, _)| c.id)
+        .values("rate_hz", |(_, c, _)| c.rate_hz)
+        .times("first_time", |(_, c, _)| Some(c.first_ns))
+        .times("last_time", |(_, c, _)| Some(c.last_ns))
+        .values("first_tsval", |(_, c, _)| c.first_tsval)
+        .values("last_tsval", |(_, c, _)| c.last_tsval)
+        .values("segments", |(_, c, _)| c.segments)
+        .values("syns", |(_, c, _)| c.syns)
+        .values("connections", |(_, c, _)| c.connections)
+        .build()
 }
 
 /// One row per TSval decrease on a client address, in time order.
 pub fn ts_events_frame(nat: &NatReport) -> PolarsResult<DataFrame> {
     let mut rows: Vec<&AddressEvent> = nat.events.iter().flatten().collect();
     rows.sort_by_key(|e| (e.event.ts_ns, e.source, e.destination));
-    let columns = vec![
-        time_col("time", &rows, |e| Some(e.event.ts_ns))?,
-        addr_col("address", &rows, |e| e.source),
-        addr_col("server_addr", &rows, |e| e.destination),
-        col("port", &rows, |e| u32::from(e.event.port)),
-        col("tsval", &rows, |e| e.event.tsval),
-        col("clock", &rows, |e| e.event.clock),
-        col("syn", &rows, |e| e.event.syn),
-        time_col("previous_time", &rows, |e| Some(e.event.previous_ns))?,
-        col("previous_port", &rows, |e| u32::from(e.event.previous_port)),
-        col("previous_tsval", &rows, |e| e.event.previous_tsval),
-        col("previous_clock", &rows, |e| e.event.previous_clock),
-        col("ticks_behind", &rows, |e| {
+    Frame::over(&rows)
+        .times("time", |e| Some(e.event.ts_ns))
+        .addrs("address", |e| e.source)
+        .addrs("server_addr", |e| e.destination)
+        .values("port", |e| u32::from(e.event.port))
+        .values("tsval", |e| e.event.tsval)
+        .values("clock", |e| e.event.clock)
+        .values("syn", |e| e.event.syn)
+        .times("previous_time", |e| Some(e.event.previous_ns))
+        .values("previous_port", |e| u32::from(e.event.previous_port))
+        .values("previous_tsval", |e| e.event.previous_tsval)
+        .values("previous_clock", |e| e.event.previous_clock)
+        .values("ticks_behind", |e| {
             i64::from(ts_diff(e.event.previous_tsval, e.event.tsval))
-        }),
-    ];
-    DataFrame::new(rows.len(), columns)
+        })
+        .build()
 }
 
 /// All the tables from one analysis's records.
@@ -412,6 +348,8 @@ impl Tables {
 
 #[cfg(test)]
 mod tests {
+    use std::net::SocketAddr;
+
     use super::*;
 
     /// Rows as (time, tuple, number): many share a time, some share both time and tuple.

@@ -2,6 +2,7 @@
 //! (connections, SYNs, connect attempts, tuple reuse) and their Parquet/CSV/JSON writers.
 
 mod attempts;
+mod columns;
 mod frames;
 mod store;
 mod write;

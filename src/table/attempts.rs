@@ -5,6 +5,8 @@
 
 use std::net::{IpAddr, SocketAddr};
 
+use smallvec::SmallVec;
+
 use crate::fastmap::FastMap;
 use crate::flow::{ObservedReply, SynRecord, Verdict};
 use crate::seq::ts_diff;
@@ -48,8 +50,9 @@ pub struct Attempt {
     pub first_syn_ns: i64,
     pub last_syn_ns: i64,
     pub syns: u32,
-    /// Distinct client ports its SYNs left from (more than one: the NAT moved it).
-    pub client_ports: Vec<u16>,
+    /// Distinct client ports its SYNs left from (more than one: the NAT moved it). Nearly
+    /// always one: kept in place, not in an allocation per attempt.
+    pub client_ports: SmallVec<[u16; 4]>,
     pub paws_rejects: u32,
     pub seq_rejects: u32,
     pub outcome: Outcome,
@@ -90,7 +93,7 @@ pub fn chain_attempts(syns: &[SynRecord]) -> (Vec<Attempt>, Vec<u64>) {
                     first_syn_ns: syn.ts_ns,
                     last_syn_ns: syn.ts_ns,
                     syns: 0,
-                    client_ports: Vec::new(),
+                    client_ports: SmallVec::new(),
                     paws_rejects: 0,
                     seq_rejects: 0,
                     outcome: Outcome::NoReply,
@@ -173,7 +176,7 @@ mod tests {
         assert_eq!(ids, [1, 1]);
         assert_eq!(attempts.len(), 1);
         let a = &attempts[0];
-        assert_eq!(a.client_ports, [40000, 40001]);
+        assert_eq!(a.client_ports[..], [40000, 40001]);
         assert_eq!(a.syns, 2);
         assert_eq!(a.paws_rejects, 1);
         assert_eq!(a.outcome, Outcome::Established);

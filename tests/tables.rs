@@ -8,7 +8,10 @@ use std::path::{Path, PathBuf};
 
 use common::{analysis_with_records, analyze_json, pawscope, read_json, repo_root};
 use pawscope::analysis::Analysis;
-use pawscope::table::{TABLE_NAMES, Tables};
+use pawscope::table::{
+    TABLE_NAMES, TableInputs, Tables, attempts_frame, build_tables, chain_attempts,
+    connections_frame, nat_hosts_frame, reuse_frame, syns_frame, ts_events_frame,
+};
 use polars::prelude::*;
 use serde_json::Value;
 
@@ -374,6 +377,54 @@ fn a_failed_export_leaves_no_file_behind() {
             ParquetReader::new(std::fs::File::open(&path).unwrap())
                 .finish()
                 .expect(&name);
+        }
+    }
+}
+
+#[test]
+fn any_choice_of_tables_is_built_as_each_table_alone() {
+    // The two build threads share the tables out, and the syns and attempts tables wait for
+    // the SYNs to be chained: whichever tables are asked for, each is what its own frame
+    // function gives, and they come back in the documented order.
+    let (_, pcap, _) = &samples()[0];
+    let analysis = analysis_of(pcap);
+    let records = analysis.records.as_ref().expect("records kept");
+    let inputs = TableInputs {
+        syns: &records.syns,
+        incarnations: &records.incarnations,
+        nat: &analysis.nat,
+    };
+    let (attempts, ids) = chain_attempts(&records.syns);
+    let alone = |name: &str| {
+        match name {
+            "connections" => connections_frame(&records.incarnations),
+            "syns" => syns_frame(&records.syns, &ids),
+            "attempts" => attempts_frame(&attempts),
+            "reuse" => reuse_frame(&records.syns),
+            "nat_hosts" => nat_hosts_frame(&analysis.nat),
+            "ts_events" => ts_events_frame(&analysis.nat),
+            _ => unreachable!(),
+        }
+        .unwrap()
+    };
+    assert!(alone("syns").height() > 0 && alone("connections").height() > 0);
+    let choices: [&[&str]; 5] = [
+        &["attempts"],
+        &["syns", "reuse"],
+        &["ts_events", "connections", "nat_hosts"],
+        &[],
+        &TABLE_NAMES,
+    ];
+    for wanted in choices {
+        let built = build_tables(inputs, wanted, |_, frame| frame).unwrap();
+        let names: Vec<&str> = built.iter().map(|(name, _)| *name).collect();
+        let expected: Vec<&str> = TABLE_NAMES
+            .into_iter()
+            .filter(|name| wanted.contains(name))
+            .collect();
+        assert_eq!(names, expected);
+        for (name, frame) in built {
+            assert!(frame.equals_missing(&alone(name)), "{name} for {wanted:?}");
         }
     }
 }

@@ -12,8 +12,6 @@ use progress::Progress;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use polars::prelude::DataFrame;
-
 use crate::analysis::{
     Analysis, AnalyzeOptions, DEFAULT_MAX_TUPLES, DEFAULT_RATE_LIMIT_MS, Severity, compare,
     findings, judge_files, summarize_file,
@@ -31,7 +29,9 @@ use crate::policy::tw_recycle::TwRecyclePolicy;
 use crate::report::{ReportChart, chart_title, report_html, report_markdown};
 use crate::report::{info_json, info_text, to_json, to_text, whatif_json, whatif_text};
 use crate::simulate;
-use crate::table::{TABLE_NAMES, TableFormat, Tables, stage_tables, write_tables};
+use crate::table::{
+    EncodedTable, TABLE_NAMES, TableFormat, TableInputs, encode_tables, stage_tables, write_tables,
+};
 
 /// Exit status for bad input (unreadable or invalid capture), like clap's usage errors.
 const EXIT_BAD_INPUT: u8 = 2;
@@ -693,17 +693,21 @@ fn write_report(
     dir: &std::path::Path,
     client_time_wait_ns: i64,
 ) -> Result<Vec<PathBuf>, String> {
-    // The tables are built beside the charts: both only read the analysis.
+    // The tables are built and encoded beside the charts: both only read the analysis.
     std::thread::scope(|scope| {
         let tables = scope.spawn(|| {
             let (syns, incarnations) = analysis
                 .records
                 .as_ref()
                 .map_or((&[][..], &[][..]), |r| (&r.syns[..], &r.incarnations[..]));
-            Tables::build(syns, incarnations, &analysis.nat)
+            let inputs = TableInputs {
+                syns,
+                incarnations,
+                nat: &analysis.nat,
+            };
+            encode_tables(inputs, &TABLE_NAMES, TableFormat::Parquet)
         });
-        let tables =
-            move || crate::threads::join(tables).map_err(|e| format!("building tables: {e}"));
+        let tables = move || crate::threads::join(tables);
         stage_report(analysis, dir, client_time_wait_ns, tables)
     })
 }
@@ -714,7 +718,7 @@ fn stage_report(
     analysis: &Analysis,
     dir: &std::path::Path,
     client_time_wait_ns: i64,
-    tables: impl FnOnce() -> Result<Tables, String>,
+    tables: impl FnOnce() -> Result<Vec<EncodedTable>, String>,
 ) -> Result<Vec<PathBuf>, String> {
     let charts = all_charts(analysis, client_time_wait_ns);
     let mut staged = StagedFiles::new(dir).map_err(|e| e.to_string())?;
@@ -746,12 +750,7 @@ fn stage_report(
     staged
         .stage_bytes("report.md", report_markdown(analysis, &placed).as_bytes())
         .map_err(|e| e.to_string())?;
-    let tables = tables()?;
-    let mut frames: Vec<(&str, DataFrame)> = TABLE_NAMES
-        .iter()
-        .filter_map(|name| tables.get(name).map(|df| (*name, df.clone())))
-        .collect();
-    stage_tables(&mut staged, &mut frames, TableFormat::Parquet).map_err(|e| e.to_string())?;
+    stage_tables(&mut staged, &tables()?, TableFormat::Parquet).map_err(|e| e.to_string())?;
     staged.commit().map_err(|e| e.to_string())
 }
 
@@ -800,34 +799,31 @@ fn export(args: ExportArgs) -> ExitCode {
     let records = analysis.records.unwrap_or_default();
     let progress = Progress::new(&args.judge.captures);
     progress.note("building and writing the tables");
-    let tables = match Tables::build(&records.syns, &records.incarnations, &analysis.nat) {
-        Ok(tables) => tables,
-        Err(e) => {
-            progress.clear();
-            eprintln!("pawscope: building tables: {e}");
-            return ExitCode::FAILURE;
-        }
+    let inputs = TableInputs {
+        syns: &records.syns,
+        incarnations: &records.incarnations,
+        nat: &analysis.nat,
     };
-    let mut chosen: Vec<(&str, DataFrame)> = TABLE_NAMES
-        .iter()
-        .filter(|name| args.tables.iter().any(|t| t == *name))
-        .filter_map(|name| tables.get(name).map(|df| (*name, df.clone())))
-        .collect();
+    let wanted: Vec<&str> = args.tables.iter().map(String::as_str).collect();
     let format = match args.format {
         FormatArg::Parquet => TableFormat::Parquet,
         FormatArg::Csv => TableFormat::Csv,
         FormatArg::Json => TableFormat::Json,
     };
-    let written = write_tables(&args.out, &mut chosen, format);
+    let tables = match encode_tables(inputs, &wanted, format) {
+        Ok(tables) => tables,
+        Err(e) => {
+            progress.clear();
+            eprintln!("pawscope: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let written = write_tables(&args.out, &tables, format);
     progress.clear();
     match written {
         Ok(paths) => {
-            for (path, (_, frame)) in paths.iter().zip(&chosen) {
-                eprintln!(
-                    "pawscope: wrote {} ({} rows)",
-                    path.display(),
-                    frame.height()
-                );
+            for (path, table) in paths.iter().zip(&tables) {
+                eprintln!("pawscope: wrote {} ({} rows)", path.display(), table.rows);
             }
             ExitCode::SUCCESS
         }

@@ -5,7 +5,7 @@ use std::fmt::Write;
 
 use polars::prelude::*;
 
-use super::attempts::{Attempt, chain_attempts};
+use super::attempts::Attempt;
 use super::columns::{Frame, family};
 use crate::flow::{
     CloseKind, Closer, FoundState, IncarnationRecord, Reuse, SynRecord, TimeWaitEnd,
@@ -13,7 +13,6 @@ use crate::flow::{
 };
 use crate::nat::{AddressEvent, AddressReport, Clock, ClockModel, NatReport};
 use crate::seq::{after, ts_diff};
-use crate::threads::join;
 
 /// Every table `export` can write, by name.
 pub const TABLE_NAMES: [&str; 6] = [
@@ -288,62 +287,6 @@ pub fn ts_events_frame(nat: &NatReport) -> PolarsResult<DataFrame> {
             i64::from(ts_diff(e.event.previous_tsval, e.event.tsval))
         })
         .build()
-}
-
-/// All the tables from one analysis's records.
-pub struct Tables {
-    pub connections: DataFrame,
-    pub syns: DataFrame,
-    pub attempts: DataFrame,
-    pub reuse: DataFrame,
-    pub nat_hosts: DataFrame,
-    pub ts_events: DataFrame,
-}
-
-impl Tables {
-    /// Builds the tables on two threads: a million-connection capture takes seconds per
-    /// table, and the tables are independent but for the attempt numbers the syns table
-    /// carries.
-    pub fn build(
-        syns: &[SynRecord],
-        incarnations: &[IncarnationRecord],
-        nat: &NatReport,
-    ) -> PolarsResult<Self> {
-        std::thread::scope(|scope| {
-            let others = scope.spawn(|| -> PolarsResult<_> {
-                Ok((
-                    connections_frame(incarnations)?,
-                    reuse_frame(syns)?,
-                    nat_hosts_frame(nat)?,
-                    ts_events_frame(nat)?,
-                ))
-            });
-            let (attempts, attempt_ids) = chain_attempts(syns);
-            let (connections, reuse, nat_hosts, ts_events) = join(others)?;
-            let attempts = scope.spawn(move || attempts_frame(&attempts));
-            let syns = syns_frame(syns, &attempt_ids)?;
-            Ok(Tables {
-                connections,
-                syns,
-                attempts: join(attempts)?,
-                reuse,
-                nat_hosts,
-                ts_events,
-            })
-        })
-    }
-
-    pub fn get(&self, name: &str) -> Option<&DataFrame> {
-        match name {
-            "connections" => Some(&self.connections),
-            "syns" => Some(&self.syns),
-            "attempts" => Some(&self.attempts),
-            "reuse" => Some(&self.reuse),
-            "nat_hosts" => Some(&self.nat_hosts),
-            "ts_events" => Some(&self.ts_events),
-            _ => None,
-        }
-    }
 }
 
 #[cfg(test)]

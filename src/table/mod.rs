@@ -2,18 +2,20 @@
 //! (connections, SYNs, connect attempts, tuple reuse) and their Parquet/CSV/JSON writers.
 
 mod attempts;
+mod build;
 mod columns;
 mod frames;
 mod store;
 mod write;
 
 pub use attempts::{Attempt, Outcome, chain_attempts, same_clock};
+pub use build::{TableInputs, Tables, build_tables};
 pub use frames::{
-    TABLE_NAMES, Tables, attempts_frame, connections_frame, nat_hosts_frame, reuse_frame,
-    syns_frame, ts_events_frame,
+    TABLE_NAMES, attempts_frame, connections_frame, nat_hosts_frame, reuse_frame, syns_frame,
+    ts_events_frame,
 };
 pub use store::{MAX_CANDIDATES, RecordsView, SharedRecords};
-pub use write::{TableFormat, WriteError, stage_tables, write_tables};
+pub use write::{EncodedTable, TableFormat, WriteError, encode_tables, stage_tables, write_tables};
 
 use crate::flow::{IncarnationRecord, RecordSink, SynRecord};
 

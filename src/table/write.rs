@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
 
+use super::build::{TableInputs, build_tables};
 use crate::output::StagedFiles;
 pub use crate::output::WriteError;
 
@@ -26,69 +27,53 @@ impl TableFormat {
     }
 }
 
-/// Stages each `(name, frame)` as `name.ext`.
+/// A table encoded in a file format.
+#[derive(Debug)]
+pub struct EncodedTable {
+    pub name: &'static str,
+    pub rows: usize,
+    pub bytes: Vec<u8>,
+}
+
+/// Builds the `wanted` tables and encodes each in `format` as soon as it is built (see
+/// [`build_tables`]), in [`super::TABLE_NAMES`] order.
+pub fn encode_tables(
+    inputs: TableInputs<'_>,
+    wanted: &[&str],
+    format: TableFormat,
+) -> Result<Vec<EncodedTable>, String> {
+    let encoded = build_tables(inputs, wanted, |name, mut frame| {
+        let mut bytes = Vec::new();
+        write_frame(&mut bytes, &mut frame, format).map(|()| EncodedTable {
+            name,
+            rows: frame.height(),
+            bytes,
+        })
+    })
+    .map_err(|e| format!("building tables: {e}"))?;
+    encoded
+        .into_iter()
+        .map(|(name, table)| table.map_err(|e| format!("encoding the {name} table: {e}")))
+        .collect()
+}
+
+/// Stages each table as `name.ext`.
 pub fn stage_tables(
     staged: &mut StagedFiles,
-    tables: &mut [(&str, DataFrame)],
+    tables: &[EncodedTable],
     format: TableFormat,
 ) -> Result<(), WriteError> {
-    let encoded = encode_all(tables, format);
-    for ((name, _), bytes) in tables.iter().zip(encoded) {
-        let file_name = format!("{name}.{}", format.extension());
-        staged.stage(&file_name, |out| {
-            out.write_all(&bytes?).map_err(|e| e.to_string())
-        })?;
+    for table in tables {
+        let file_name = format!("{}.{}", table.name, format.extension());
+        staged.stage_bytes(&file_name, &table.bytes)?;
     }
     Ok(())
 }
 
-/// Encodes every table on two threads, the biggest tables shared out first: an encoder
-/// keeps about one core busy (a million-row table takes a second or more), and the tables
-/// are independent.
-fn encode_all(
-    tables: &mut [(&str, DataFrame)],
-    format: TableFormat,
-) -> Vec<Result<Vec<u8>, String>> {
-    let count = tables.len();
-    let mut by_size: Vec<(usize, &mut DataFrame)> = tables
-        .iter_mut()
-        .map(|(_, frame)| frame)
-        .enumerate()
-        .collect();
-    by_size.sort_by_key(|(_, frame)| std::cmp::Reverse(frame.estimated_size()));
-    let (mut shares, mut loads) = ([Vec::new(), Vec::new()], [0usize; 2]);
-    for (i, frame) in by_size {
-        let lighter = usize::from(loads[1] < loads[0]);
-        loads[lighter] += frame.estimated_size();
-        shares[lighter].push((i, frame));
-    }
-    let encode = |share: Vec<(usize, &mut DataFrame)>| -> Vec<(usize, Result<Vec<u8>, String>)> {
-        share
-            .into_iter()
-            .map(|(i, frame)| {
-                let mut bytes = Vec::new();
-                (i, write_frame(&mut bytes, frame, format).map(|()| bytes))
-            })
-            .collect()
-    };
-    let [first, second] = shares;
-    let done = std::thread::scope(|scope| {
-        let other = scope.spawn(|| encode(second));
-        let mut done = encode(first);
-        done.extend(crate::threads::join(other));
-        done
-    });
-    let mut encoded: Vec<Result<Vec<u8>, String>> = (0..count).map(|_| Ok(Vec::new())).collect();
-    for (i, result) in done {
-        encoded[i] = result;
-    }
-    encoded
-}
-
-/// Writes each `(name, frame)` to `dir/name.ext`; all or nothing. Returns the paths written.
+/// Writes each table to `dir/name.ext`; all or nothing. Returns the paths written.
 pub fn write_tables(
     dir: &Path,
-    tables: &mut [(&str, DataFrame)],
+    tables: &[EncodedTable],
     format: TableFormat,
 ) -> Result<Vec<PathBuf>, WriteError> {
     let mut staged = StagedFiles::new(dir)?;

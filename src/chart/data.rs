@@ -158,7 +158,8 @@ pub fn timeline_chart(analysis: &Analysis) -> TimelineChart {
     let incarnations = records.map_or(&[][..], |r| &r.incarnations[..]);
     // The busiest tuples first: most rejected SYNs, then most SYNs, then the tuple for
     // stability. Ranked from counts alone; lanes are drawn only for the tuples that make it.
-    let mut counts: FastMap<TupleKey, (usize, usize)> = FastMap::default();
+    let mut counts: FastMap<TupleKey, (usize, usize)> =
+        FastMap::with_capacity_and_hasher(incarnations.len(), Default::default());
     for incarnation in incarnations {
         counts.entry(incarnation.tuple).or_default();
     }

@@ -69,7 +69,9 @@ pub fn render_png(chart: &Chart) -> Result<Vec<u8>, String> {
         let mut encoder = png::Encoder::new(&mut png_bytes, WIDTH, HEIGHT);
         encoder.set_color(png::ColorType::Rgb);
         encoder.set_depth(png::BitDepth::Eight);
-        encoder.set_compression(png::Compression::Best);
+        // The strongest setting spent ~1.3 G instructions on a report's four charts for
+        // files a fifth smaller: the default level is the better trade for a report.
+        encoder.set_compression(png::Compression::Default);
         let mut writer = encoder.write_header().map_err(|e| e.to_string())?;
         writer.write_image_data(&rgb).map_err(|e| e.to_string())?;
     }

@@ -15,7 +15,9 @@ pub use frames::{
     ts_events_frame,
 };
 pub use store::{MAX_CANDIDATES, RecordsView, SharedRecords};
-pub use write::{EncodedTable, TableFormat, WriteError, encode_tables, stage_tables, write_tables};
+pub use write::{
+    EncodedTable, ParquetCodec, TableFormat, WriteError, encode_tables, stage_tables, write_tables,
+};
 
 use crate::flow::{IncarnationRecord, RecordSink, SynRecord};
 

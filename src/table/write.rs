@@ -11,16 +11,28 @@ pub use crate::output::WriteError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TableFormat {
-    Parquet,
+    Parquet(ParquetCodec),
     Csv,
     /// A JSON array of row objects.
     Json,
 }
 
+/// How Parquet pages are compressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ParquetCodec {
+    /// Quick to write, read by every Parquet reader (pyarrow's default). Zstd's files are
+    /// about 30 % smaller, but it spent about a sixth of `export`'s instructions.
+    #[default]
+    Snappy,
+    Zstd,
+    Lz4,
+    None,
+}
+
 impl TableFormat {
     pub fn extension(&self) -> &'static str {
         match self {
-            TableFormat::Parquet => "parquet",
+            TableFormat::Parquet(_) => "parquet",
             TableFormat::Csv => "csv",
             TableFormat::Json => "json",
         }
@@ -87,7 +99,18 @@ fn write_frame(
     format: TableFormat,
 ) -> Result<(), String> {
     match format {
-        TableFormat::Parquet => ParquetWriter::new(out).finish(frame).map(|_| ()),
+        TableFormat::Parquet(codec) => {
+            let compression = match codec {
+                ParquetCodec::Snappy => ParquetCompression::Snappy,
+                ParquetCodec::Zstd => ParquetCompression::Zstd(None),
+                ParquetCodec::Lz4 => ParquetCompression::Lz4Raw,
+                ParquetCodec::None => ParquetCompression::Uncompressed,
+            };
+            ParquetWriter::new(out)
+                .with_compression(compression)
+                .finish(frame)
+                .map(|_| ())
+        }
         TableFormat::Csv => CsvWriter::new(out).finish(frame),
         TableFormat::Json => JsonWriter::new(out)
             .with_json_format(JsonFormat::Json)

@@ -1,6 +1,7 @@
 //! Numbers address pairs in the order they are first seen: the connect attempts and the port
 //! counts key their maps by the number of a (client address, server endpoint) pair, the NAT
-//! clocks find a (source, destination) pair's clocks by it. Every segment or connection looks
+//! clocks find a (source, destination) pair's clocks by it, the timeline chart counts SYNs
+//! per 4-tuple by its number. Every segment or connection looks
 //! its pair up, so an all-IPv4 pair goes by one packed integer (a single hash step) where the
 //! address enums take one per field.
 
@@ -8,6 +9,7 @@ use std::hash::Hash;
 use std::net::{IpAddr, SocketAddr};
 
 use crate::fastmap::FastMap;
+use crate::flow::TupleKey;
 
 /// A pair of addresses that packs into one integer when both are IPv4.
 pub trait AddressPair: Copy + Eq + Hash {
@@ -42,6 +44,14 @@ impl AddressPair for (IpAddr, IpAddr) {
     }
 }
 
+/// A client endpoint and a server endpoint: a 4-tuple.
+impl AddressPair for TupleKey {
+    type Packed = u128;
+    fn packed_v4(&self) -> Option<u128> {
+        self.v4_order()
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct PairNumbers<K: AddressPair> {
     v4: FastMap<K::Packed, u32>,
@@ -58,6 +68,14 @@ impl<K: AddressPair> Default for PairNumbers<K> {
 }
 
 impl<K: AddressPair> PairNumbers<K> {
+    /// Room for `pairs` IPv4 pairs (the usual kind) before the map grows.
+    pub fn with_capacity(pairs: usize) -> Self {
+        PairNumbers {
+            v4: FastMap::with_capacity_and_hasher(pairs, Default::default()),
+            other: FastMap::default(),
+        }
+    }
+
     /// The pair's number, and whether it was first seen now.
     // Once per segment or connection: inlined, the packing folds into the caller's.
     #[inline]

@@ -7,6 +7,7 @@ use std::net::IpAddr;
 use crate::analysis::{Analysis, port_occupancy};
 use crate::fastmap::FastMap;
 use crate::flow::{FoundState, ObservedReply, SynRecord, TupleKey, Verdict};
+use crate::pair_numbers::PairNumbers;
 use crate::table::chain_attempts;
 
 /// Lanes the timeline draws at most; the rest are summarised in the subtitle.
@@ -158,19 +159,20 @@ pub fn timeline_chart(analysis: &Analysis) -> TimelineChart {
     let incarnations = records.map_or(&[][..], |r| &r.incarnations[..]);
     // The busiest tuples first: most rejected SYNs, then most SYNs, then the tuple for
     // stability. Ranked from counts alone; lanes are drawn only for the tuples that make it.
-    let mut counts: FastMap<TupleKey, (usize, usize)> =
-        FastMap::with_capacity_and_hasher(incarnations.len(), Default::default());
+    // Counted by tuple number, each tuple referred to where its record holds it: a map
+    // holding a million 64-byte tuple keys spent more time on memory than on counting.
+    let mut numbers: PairNumbers<TupleKey> = PairNumbers::with_capacity(incarnations.len());
+    let mut ranked: Vec<(&TupleKey, (usize, usize))> = Vec::with_capacity(incarnations.len());
     for incarnation in incarnations {
-        counts.entry(incarnation.tuple).or_default();
+        counts_of(&mut numbers, &mut ranked, &incarnation.tuple);
     }
     for syn in syns_of(analysis) {
-        let (rejects, syns) = counts.entry(syn.tuple).or_default();
+        let (rejects, syns) = counts_of(&mut numbers, &mut ranked, &syn.tuple);
         *rejects += usize::from(syn.verdict.is_reject());
         *syns += 1;
     }
-    let total_tuples = counts.len();
-    let mut ranked: Vec<(TupleKey, (usize, usize))> = counts.into_iter().collect();
-    let busiest_first = |a: &(TupleKey, (usize, usize)), b: &(TupleKey, (usize, usize))| {
+    let total_tuples = ranked.len();
+    let busiest_first = |a: &(&TupleKey, (usize, usize)), b: &(&TupleKey, (usize, usize))| {
         (b.1.0.cmp(&a.1.0))
             .then(b.1.1.cmp(&a.1.1))
             .then(a.0.cmp(&b.0))
@@ -180,11 +182,14 @@ pub fn timeline_chart(analysis: &Analysis) -> TimelineChart {
         ranked.truncate(MAX_LANES);
     }
     ranked.sort_unstable_by(busiest_first);
-    let mut lanes: Vec<Lane> = ranked.iter().map(|(tuple, _)| empty_lane(*tuple)).collect();
+    let mut lanes: Vec<Lane> = ranked
+        .iter()
+        .map(|(tuple, _)| empty_lane(**tuple))
+        .collect();
     let lane_of: FastMap<TupleKey, usize> = ranked
         .iter()
         .enumerate()
-        .map(|(at, (tuple, _))| (*tuple, at))
+        .map(|(at, (tuple, _))| (**tuple, at))
         .collect();
     for incarnation in incarnations {
         let Some(&at) = lane_of.get(&incarnation.tuple) else {
@@ -219,6 +224,19 @@ pub fn timeline_chart(analysis: &Analysis) -> TimelineChart {
         total_tuples,
         end,
     }
+}
+
+/// The (rejected SYNs, SYNs) counts of `tuple`, in `counts` by the tuple's number.
+fn counts_of<'a, 't>(
+    numbers: &mut PairNumbers<TupleKey>,
+    counts: &'a mut Vec<(&'t TupleKey, (usize, usize))>,
+    tuple: &'t TupleKey,
+) -> &'a mut (usize, usize) {
+    let (number, new) = numbers.number(*tuple);
+    if new {
+        counts.push((tuple, (0, 0)));
+    }
+    &mut counts[number as usize].1
 }
 
 fn empty_lane(tuple: TupleKey) -> Lane {

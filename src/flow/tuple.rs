@@ -14,7 +14,7 @@ impl TupleKey {
     /// An IPv4 tuple as one integer that orders as the tuples do (client address, client
     /// port, server address, server port): sorting many tuples by it compares integers
     /// instead of two pairs of socket addresses field by field.
-    pub(super) fn v4_order(&self) -> Option<u128> {
+    pub(crate) fn v4_order(&self) -> Option<u128> {
         let (SocketAddr::V4(client), SocketAddr::V4(server)) = (self.client, self.server) else {
             return None;
         };

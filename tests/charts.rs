@@ -13,6 +13,7 @@ use pawscope::chart::{
     render_svg, timeline_chart, timestamp_chart,
 };
 use pawscope::flow::Verdict;
+use pawscope::table::SharedAttempts;
 
 const MINUTE_NS: i64 = 60_000_000_000;
 
@@ -121,7 +122,7 @@ fn timeline_lanes_cover_the_tuples() {
 fn outcome_bars_add_up_to_the_attempts() {
     for name in ["nat-paws-reject.pcap", "rfc1337.pcap"] {
         let a = default_analysis(name);
-        let chart = outcome_chart(&a);
+        let chart = outcome_chart(&a, &SharedAttempts::default());
         let json = analyze_json(&sample(name), &[]);
         let sum = |f: fn(&SecondOutcomes) -> u32| chart.seconds.iter().map(f).sum::<u32>() as u64;
         let established = sum(|s| s.first_try) + sum(|s| s.after_rejection);
@@ -189,7 +190,7 @@ fn png_stats(bytes: &[u8]) -> (u32, u32, usize, f64) {
 #[test]
 fn every_chart_renders_a_png_and_an_svg_with_content() {
     let a = default_analysis("nat-paws-reject.pcap");
-    let charts = all_charts(&a, MINUTE_NS);
+    let charts = all_charts(&a, MINUTE_NS, &SharedAttempts::default());
     assert_eq!(charts.len(), 4);
     for chart in &charts {
         let (w, h, colours, ink) = png_stats(&render_png(chart).expect("png"));

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use common::{analysis_with_records, analyze_json, pawscope, read_json, repo_root};
 use pawscope::analysis::Analysis;
 use pawscope::table::{
-    TABLE_NAMES, TableInputs, Tables, attempts_frame, build_tables, chain_attempts,
+    SharedAttempts, TABLE_NAMES, TableInputs, Tables, attempts_frame, build_tables, chain_attempts,
     connections_frame, nat_hosts_frame, reuse_frame, syns_frame, ts_events_frame,
 };
 use polars::prelude::*;
@@ -431,11 +431,6 @@ fn any_choice_of_tables_is_built_as_each_table_alone() {
     let (_, pcap, _) = &samples()[0];
     let analysis = analysis_of(pcap);
     let records = analysis.records.as_ref().expect("records kept");
-    let inputs = TableInputs {
-        syns: &records.syns,
-        incarnations: &records.incarnations,
-        nat: &analysis.nat,
-    };
     let (attempts, ids) = chain_attempts(&records.syns);
     let alone = |name: &str| {
         match name {
@@ -458,6 +453,13 @@ fn any_choice_of_tables_is_built_as_each_table_alone() {
         &TABLE_NAMES,
     ];
     for wanted in choices {
+        let chained = SharedAttempts::default();
+        let inputs = TableInputs {
+            syns: &records.syns,
+            incarnations: &records.incarnations,
+            nat: &analysis.nat,
+            attempts: &chained,
+        };
         let built = build_tables(inputs, wanted, |_, frame| frame).unwrap();
         let names: Vec<&str> = built.iter().map(|(name, _)| *name).collect();
         let expected: Vec<&str> = TABLE_NAMES

@@ -8,7 +8,7 @@ use crate::analysis::{Analysis, port_occupancy};
 use crate::fastmap::FastMap;
 use crate::flow::{FoundState, ObservedReply, SynRecord, TupleKey, Verdict};
 use crate::pair_numbers::PairNumbers;
-use crate::table::chain_attempts;
+use crate::table::SharedAttempts;
 
 /// Lanes the timeline draws at most; the rest are summarised in the subtitle.
 pub const MAX_LANES: usize = 30;
@@ -175,7 +175,7 @@ pub fn timeline_chart(analysis: &Analysis) -> TimelineChart {
     let busiest_first = |a: &(&TupleKey, (usize, usize)), b: &(&TupleKey, (usize, usize))| {
         (b.1.0.cmp(&a.1.0))
             .then(b.1.1.cmp(&a.1.1))
-            .then(a.0.cmp(&b.0))
+            .then(a.0.cmp(b.0))
     };
     if ranked.len() > MAX_LANES {
         ranked.select_nth_unstable_by(MAX_LANES, busiest_first);
@@ -248,13 +248,13 @@ fn empty_lane(tuple: TupleKey) -> Lane {
     }
 }
 
-pub fn outcome_chart(analysis: &Analysis) -> OutcomeChart {
+/// `attempts`: the analysis's SYNs chained into attempts, or to be chained.
+pub fn outcome_chart(analysis: &Analysis, attempts: &SharedAttempts) -> OutcomeChart {
     let start_ns = start_of(analysis);
-    let syns = syns_of(analysis);
-    let (attempts, _) = chain_attempts(syns);
+    let (attempts, _) = attempts.of(syns_of(analysis));
     let mut seconds: HashMap<i64, SecondOutcomes> = HashMap::new();
     let mut delays_ms = Vec::new();
-    for attempt in &attempts {
+    for attempt in attempts {
         let second = (attempt.first_syn_ns - start_ns).div_euclid(1_000_000_000);
         let bucket = seconds.entry(second).or_insert(SecondOutcomes {
             second,

@@ -30,8 +30,8 @@ use crate::report::{ReportChart, chart_title, report_html, report_markdown};
 use crate::report::{info_json, info_text, to_json, to_text, whatif_json, whatif_text};
 use crate::simulate;
 use crate::table::{
-    EncodedTable, ParquetCodec, TABLE_NAMES, TableFormat, TableInputs, encode_tables, stage_tables,
-    write_tables,
+    EncodedTable, ParquetCodec, SharedAttempts, TABLE_NAMES, TableFormat, TableInputs,
+    encode_tables, stage_tables, write_tables,
 };
 
 /// Exit status for bad input (unreadable or invalid capture), like clap's usage errors.
@@ -710,7 +710,9 @@ fn write_report(
     dir: &std::path::Path,
     client_time_wait_ns: i64,
 ) -> Result<Vec<PathBuf>, String> {
-    // The tables are built and encoded beside the charts: both only read the analysis.
+    // The tables are built and encoded beside the charts: both only read the analysis, and
+    // the SYNs are chained into attempts once, for the attempts table and the outcome chart.
+    let attempts = SharedAttempts::default();
     std::thread::scope(|scope| {
         let tables = scope.spawn(|| {
             let (syns, incarnations) = analysis
@@ -721,11 +723,12 @@ fn write_report(
                 syns,
                 incarnations,
                 nat: &analysis.nat,
+                attempts: &attempts,
             };
             encode_tables(inputs, &TABLE_NAMES, REPORT_TABLES)
         });
         let tables = move || crate::threads::join(tables);
-        stage_report(analysis, dir, client_time_wait_ns, tables)
+        stage_report(analysis, dir, client_time_wait_ns, &attempts, tables)
     })
 }
 
@@ -735,9 +738,10 @@ fn stage_report(
     analysis: &Analysis,
     dir: &std::path::Path,
     client_time_wait_ns: i64,
+    attempts: &SharedAttempts,
     tables: impl FnOnce() -> Result<Vec<EncodedTable>, String>,
 ) -> Result<Vec<PathBuf>, String> {
-    let charts = all_charts(analysis, client_time_wait_ns);
+    let charts = all_charts(analysis, client_time_wait_ns, attempts);
     let mut staged = StagedFiles::new(dir).map_err(|e| e.to_string())?;
     let mut svgs = Vec::with_capacity(charts.len());
     for chart in &charts {
@@ -786,7 +790,9 @@ fn chart(args: ChartArgs) -> ExitCode {
             }
         },
         ChartKind::Timeline => Chart::Timeline(timeline_chart(&analysis)),
-        ChartKind::Outcomes => Chart::Outcomes(outcome_chart(&analysis)),
+        ChartKind::Outcomes => {
+            Chart::Outcomes(outcome_chart(&analysis, &SharedAttempts::default()))
+        }
         ChartKind::Ports => Chart::Ports(port_chart(&analysis, tw)),
     };
     let svg = args
@@ -816,10 +822,12 @@ fn export(args: ExportArgs) -> ExitCode {
     let records = analysis.records.unwrap_or_default();
     let progress = Progress::new(&args.judge.captures);
     progress.note("building and writing the tables");
+    let attempts = SharedAttempts::default();
     let inputs = TableInputs {
         syns: &records.syns,
         incarnations: &records.incarnations,
         nat: &analysis.nat,
+        attempts: &attempts,
     };
     let wanted: Vec<&str> = args.tables.iter().map(String::as_str).collect();
     let format = match args.format {

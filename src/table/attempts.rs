@@ -4,6 +4,7 @@
 //! faster than time did identify it.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::OnceLock;
 
 use smallvec::SmallVec;
 
@@ -62,6 +63,20 @@ pub struct Attempt {
 impl Attempt {
     pub fn time_to_establish_ns(&self) -> Option<i64> {
         self.established_ns.map(|t| t - self.first_syn_ns)
+    }
+}
+
+/// The SYNs chained into attempts once, by whichever of its users (the tables, the outcome
+/// chart) asks first, on whichever thread: the others wait for that chaining instead of
+/// repeating it.
+#[derive(Debug, Default)]
+pub struct SharedAttempts(OnceLock<(Vec<Attempt>, Vec<u64>)>);
+
+impl SharedAttempts {
+    /// [`chain_attempts`] of `syns`, the same SYNs every time.
+    pub fn of(&self, syns: &[SynRecord]) -> (&[Attempt], &[u64]) {
+        let (attempts, ids) = self.0.get_or_init(|| chain_attempts(syns));
+        (attempts, ids)
     }
 }
 

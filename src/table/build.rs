@@ -3,11 +3,11 @@
 //! step; one queue of tables for two threads keeps both busy until the last table is done.
 
 use std::collections::VecDeque;
-use std::sync::{Condvar, Mutex, OnceLock, PoisonError};
+use std::sync::{Condvar, Mutex, PoisonError};
 
 use polars::prelude::*;
 
-use super::attempts::{Attempt, chain_attempts};
+use super::attempts::SharedAttempts;
 use super::frames::{
     TABLE_NAMES, attempts_frame, connections_frame, nat_hosts_frame, reuse_frame, syns_frame,
     ts_events_frame,
@@ -22,6 +22,8 @@ pub struct TableInputs<'a> {
     pub syns: &'a [SynRecord],
     pub incarnations: &'a [IncarnationRecord],
     pub nat: &'a NatReport,
+    /// The SYNs' attempts, chained by the tables or by another user of the same SYNs.
+    pub attempts: &'a SharedAttempts,
 }
 
 /// A step for a thread: chaining the SYNs into attempts (which the syns and attempts tables
@@ -68,14 +70,13 @@ pub fn build_tables<T: Send>(
         .collect();
     let queue = Mutex::new(Queue { jobs, chaining });
     let woken = Condvar::new();
-    let attempts: OnceLock<(Vec<Attempt>, Vec<u64>)> = OnceLock::new();
     let built: Mutex<Vec<(&'static str, PolarsResult<T>)>> = Mutex::new(Vec::new());
 
     let work = || {
         while let Some(job) = next_job(&queue, &woken) {
             match job {
                 Job::ChainAttempts => {
-                    let _ = attempts.set(chain_attempts(inputs.syns));
+                    inputs.attempts.of(inputs.syns);
                     let mut queue = queue.lock().unwrap_or_else(PoisonError::into_inner);
                     for name in names.iter().rev().filter(|name| needs_attempts(name)) {
                         queue.jobs.push_front(Job::Table(name));
@@ -84,8 +85,7 @@ pub fn build_tables<T: Send>(
                     woken.notify_all();
                 }
                 Job::Table(name) => {
-                    let chained = attempts.get().map(|(a, ids)| (&a[..], &ids[..]));
-                    let result = build(name, inputs, chained).map(|frame| done(name, frame));
+                    let result = build(name, inputs).map(|frame| done(name, frame));
                     built
                         .lock()
                         .unwrap_or_else(PoisonError::into_inner)
@@ -123,17 +123,13 @@ fn next_job(queue: &Mutex<Queue>, woken: &Condvar) -> Option<Job> {
     }
 }
 
-/// The table `name`; `chained` is the SYNs' attempts, once chained.
-fn build(
-    name: &str,
-    inputs: TableInputs<'_>,
-    chained: Option<(&[Attempt], &[u64])>,
-) -> PolarsResult<DataFrame> {
-    let (attempts, ids) = chained.unwrap_or_default();
+/// The table `name`.
+fn build(name: &str, inputs: TableInputs<'_>) -> PolarsResult<DataFrame> {
+    let attempts = || inputs.attempts.of(inputs.syns);
     match name {
         "connections" => connections_frame(inputs.incarnations),
-        "syns" => syns_frame(inputs.syns, ids),
-        "attempts" => attempts_frame(attempts),
+        "syns" => syns_frame(inputs.syns, attempts().1),
+        "attempts" => attempts_frame(attempts().0),
         "reuse" => reuse_frame(inputs.syns),
         "nat_hosts" => nat_hosts_frame(inputs.nat),
         "ts_events" => ts_events_frame(inputs.nat),
@@ -157,10 +153,12 @@ impl Tables {
         incarnations: &[IncarnationRecord],
         nat: &NatReport,
     ) -> PolarsResult<Self> {
+        let attempts = SharedAttempts::default();
         let inputs = TableInputs {
             syns,
             incarnations,
             nat,
+            attempts: &attempts,
         };
         let mut frames = build_tables(inputs, &TABLE_NAMES, |_, frame| frame)?;
         let mut take = |name: &str| {

@@ -341,7 +341,7 @@ pub fn judge_files(
         ));
     }
 
-    let nat = clocks.finish();
+    let mut nat = clocks.finish();
     // Each candidate's results, with the candidate.
     type Judged = (FlowStats, AnalysisSink);
     let mut finished: Vec<(&dyn ServerPolicy, Option<Judged>)> = tracked
@@ -354,7 +354,7 @@ pub fn judge_files(
         })
         .collect();
     let mut analyses = Vec::with_capacity(groups.len());
-    for group in groups {
+    for (number, group) in groups.iter().enumerate() {
         // Where each candidate of the group finished.
         let result_of: Vec<usize> = group
             .iter()
@@ -401,7 +401,13 @@ pub fn judge_files(
             syns: sink.summary.finish(),
             records: sink.records.map(|records| records.take()),
             ports: sink.client_ports,
-            nat: nat.clone(),
+            // Every group's analysis holds the clocks: the last takes them (their events are
+            // a row per TSval decrease, hundreds of thousands on a big capture).
+            nat: if number + 1 == groups.len() {
+                std::mem::take(&mut nat)
+            } else {
+                nat.clone()
+            },
             given_settings: options.given_settings.clone(),
             inferred_settings: options.inferred_settings.clone(),
             warnings,

@@ -17,6 +17,7 @@ pub mod output;
 pub mod packet;
 pub mod pair_numbers;
 pub mod policy;
+pub mod prefetch;
 pub mod report;
 pub mod seq;
 pub mod simulate;

@@ -41,19 +41,6 @@ fn entry_of(slot: u64) -> u32 {
     (slot as u32).wrapping_sub(1)
 }
 
-/// Asks the CPU to fetch the cache line holding `p` (a hint: never faults, any address).
-#[inline]
-pub fn prefetch<T>(p: *const T) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: the prefetch instruction reads nothing architecturally and cannot fault, and
-    // SSE is part of x86_64's baseline.
-    unsafe {
-        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p.cast());
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = p;
-}
-
 impl TupleIndex {
     fn with_slots(slots: usize) -> Self {
         TupleIndex {
@@ -77,7 +64,7 @@ impl TupleIndex {
 
     /// Fetches the slots a lookup of `hash` starts at into the cache.
     pub fn prefetch(&self, hash: u64) {
-        prefetch(&self.slots[self.home(hash_bits(hash))]);
+        crate::prefetch::prefetch(&self.slots[self.home(hash_bits(hash))]);
     }
 
     /// The first entry indexed under `hash` that `is` accepts (asked only of entries whose

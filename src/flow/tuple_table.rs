@@ -21,7 +21,8 @@ use std::hash::BuildHasher;
 use std::net::{SocketAddr, SocketAddrV4};
 
 use super::tuple::{TupleKey, unordered_pair};
-use super::tuple_index::{TupleIndex, prefetch};
+use super::tuple_index::TupleIndex;
+use crate::prefetch::{prefetch, prefetch_whole};
 
 /// The time seen of a free entry: later than any capture time, so never quiet.
 const FREE: i64 = i64::MAX;
@@ -137,11 +138,7 @@ impl<V> TupleTable<V> {
         };
         let (chunk, offset) = locate(at);
         let chunk = &self.chunks[chunk];
-        let entry = &chunk.entries[offset];
-        let start: *const u8 = (entry as *const Option<(TupleKey, V)>).cast();
-        for line in (0..size_of::<Option<(TupleKey, V)>>()).step_by(64) {
-            prefetch(start.wrapping_add(line));
-        }
+        prefetch_whole(&chunk.entries[offset]);
         prefetch(&chunk.seen_ns[offset]);
     }
 

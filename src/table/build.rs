@@ -76,13 +76,17 @@ pub fn build_tables<T: Send>(
         while let Some(job) = next_job(&queue, &woken) {
             match job {
                 Job::ChainAttempts => {
+                    let finished = ChainingOver {
+                        queue: &queue,
+                        woken: &woken,
+                    };
                     inputs.attempts.of(inputs.syns);
-                    let mut queue = queue.lock().unwrap_or_else(PoisonError::into_inner);
+                    let mut waiting = queue.lock().unwrap_or_else(PoisonError::into_inner);
                     for name in names.iter().rev().filter(|name| needs_attempts(name)) {
-                        queue.jobs.push_front(Job::Table(name));
+                        waiting.jobs.push_front(Job::Table(name));
                     }
-                    queue.chaining = false;
-                    woken.notify_all();
+                    drop(waiting);
+                    drop(finished);
                 }
                 Job::Table(name) => {
                     let result = build(name, inputs).map(|frame| done(name, frame));
@@ -106,6 +110,22 @@ pub fn build_tables<T: Send>(
         .into_iter()
         .map(|(name, result)| result.map(|value| (name, value)))
         .collect()
+}
+
+/// Says chaining is over when dropped, after the tables that waited for it are queued or
+/// when chaining panicked: a thread waiting for those tables is let go either way (a panic
+/// then reaches the caller instead of leaving the other thread waiting for ever).
+struct ChainingOver<'a> {
+    queue: &'a Mutex<Queue>,
+    woken: &'a Condvar,
+}
+
+impl Drop for ChainingOver<'_> {
+    fn drop(&mut self) {
+        let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+        queue.chaining = false;
+        self.woken.notify_all();
+    }
 }
 
 /// The next job, waiting while the queue is empty but chaining will add to it; `None` when

@@ -247,14 +247,19 @@ fn nat_port_moves_are_chained_into_one_attempt() {
 }
 
 fn export(pcap: &Path, dir: &Path, format: &str) -> std::process::Output {
-    pawscope(&[
+    export_with(pcap, dir, &["--format", format])
+}
+
+/// `pawscope export PCAP -o DIR OPTIONS...`.
+fn export_with(pcap: &Path, dir: &Path, options: &[&str]) -> std::process::Output {
+    let mut args = vec![
         "export",
         pcap.to_str().unwrap(),
         "-o",
         dir.to_str().unwrap(),
-        "--format",
-        format,
-    ])
+    ];
+    args.extend_from_slice(options);
+    pawscope(&args)
 }
 
 fn scratch(name: &str) -> PathBuf {
@@ -291,14 +296,7 @@ fn every_parquet_compression_reads_back_the_same_tables() {
     let mut sizes = BTreeMap::new();
     for codec in ["snappy", "zstd", "lz4", "none"] {
         let dir = scratch(&format!("codec-{codec}"));
-        let out = pawscope(&[
-            "export",
-            pcap.to_str().unwrap(),
-            "-o",
-            dir.to_str().unwrap(),
-            "--compression",
-            codec,
-        ]);
+        let out = export_with(pcap, &dir, &["--compression", codec]);
         assert!(
             out.status.success(),
             "{codec}: {}",
@@ -354,16 +352,7 @@ fn csv_and_json_exports_hold_every_row() {
 fn only_the_chosen_tables_are_written() {
     let (_, pcap, _) = &samples()[0];
     let dir = scratch("chosen");
-    let out = pawscope(&[
-        "export",
-        pcap.to_str().unwrap(),
-        "-o",
-        dir.to_str().unwrap(),
-        "--tables",
-        "syns,reuse",
-        "--format",
-        "csv",
-    ]);
+    let out = export_with(pcap, &dir, &["--tables", "syns,reuse", "--format", "csv"]);
     assert!(out.status.success());
     let mut files: Vec<String> = std::fs::read_dir(&dir)
         .unwrap()

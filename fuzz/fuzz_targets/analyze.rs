@@ -11,7 +11,7 @@ use libfuzzer_sys::fuzz_target;
 use pawscope::analysis::{AnalyzeOptions, analyze_files};
 use pawscope::policy::ServerPolicy;
 use pawscope::policy::linux::LinuxPolicy;
-use pawscope::table::Tables;
+use pawscope::table::{SharedAttempts, TABLE_NAMES, TableInputs, build_tables};
 
 const CLIENT_TIME_WAIT_NS: i64 = 60_000_000_000;
 
@@ -43,11 +43,19 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let records = analysis.records.as_ref().expect("records kept");
-    let tables = match Tables::build(&records.syns, &records.incarnations, &analysis.nat) {
+    // As `report` does: the tables' threads and the charts share the chaining of attempts.
+    let attempts = SharedAttempts::default();
+    let inputs = TableInputs {
+        syns: &records.syns,
+        incarnations: &records.incarnations,
+        nat: &analysis.nat,
+        attempts: &attempts,
+    };
+    let tables = match build_tables(inputs, &TABLE_NAMES, |_, frame| frame) {
         Ok(tables) => tables,
         Err(e) => panic!("tables from an analysis that succeeded: {e}"),
     };
-    let charts = pawscope::chart::all_charts(&analysis, CLIENT_TIME_WAIT_NS);
+    let charts = pawscope::chart::all_charts(&analysis, CLIENT_TIME_WAIT_NS, &attempts);
     let json = pawscope::report::to_json(&analysis);
     if let Err(e) = serde_json::from_str::<serde_json::Value>(&json) {
         panic!("to_json wrote invalid JSON: {e}");

@@ -325,6 +325,20 @@ fn every_parquet_compression_reads_back_the_same_tables() {
 }
 
 #[test]
+fn compression_asked_for_csv_is_refused_before_reading() {
+    let (_, pcap, _) = &samples()[0];
+    let dir = scratch("csv-compressed");
+    let out = export_with(pcap, &dir, &["--format", "csv", "--compression", "zstd"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--compression") && stderr.lines().count() == 1,
+        "{stderr}"
+    );
+    assert!(!dir.exists());
+}
+
+#[test]
 fn csv_and_json_exports_hold_every_row() {
     let (_, pcap, _) = &samples()[0];
     let tables = tables_of(&analysis_of(pcap));

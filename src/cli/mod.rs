@@ -290,10 +290,10 @@ struct ExportArgs {
     /// File format of the tables.
     #[arg(long, value_enum, default_value = "parquet")]
     format: FormatArg,
-    /// Parquet's compression: snappy is quick and read everywhere; zstd makes files about
-    /// 30 % smaller for more time; lz4 (LZ4_RAW) needs a recent reader.
-    #[arg(long, value_enum, default_value = "snappy")]
-    compression: CodecArg,
+    /// Parquet's compression: snappy (the default) is quick and read everywhere; zstd makes
+    /// files about 30 % smaller for more time; lz4 (LZ4_RAW) needs a recent reader.
+    #[arg(long, value_enum)]
+    compression: Option<CodecArg>,
 }
 
 /// What every command that judges SYNs needs: the input and the server's settings.
@@ -815,6 +815,11 @@ fn chart(args: ChartArgs) -> ExitCode {
 }
 
 fn export(args: ExportArgs) -> ExitCode {
+    // Said before the capture is read: CSV and JSON tables are written uncompressed.
+    if args.compression.is_some() && !matches!(args.format, FormatArg::Parquet) {
+        eprintln!("pawscope: --compression applies to Parquet tables only (--format parquet)");
+        return ExitCode::from(EXIT_BAD_INPUT);
+    }
     let analysis = match args.judge.analyze_for_files(args.policy) {
         Ok(analysis) => analysis,
         Err(code) => return code,
@@ -832,10 +837,11 @@ fn export(args: ExportArgs) -> ExitCode {
     let wanted: Vec<&str> = args.tables.iter().map(String::as_str).collect();
     let format = match args.format {
         FormatArg::Parquet => TableFormat::Parquet(match args.compression {
-            CodecArg::Snappy => ParquetCodec::Snappy,
-            CodecArg::Zstd => ParquetCodec::Zstd,
-            CodecArg::Lz4 => ParquetCodec::Lz4,
-            CodecArg::None => ParquetCodec::None,
+            None => ParquetCodec::default(),
+            Some(CodecArg::Snappy) => ParquetCodec::Snappy,
+            Some(CodecArg::Zstd) => ParquetCodec::Zstd,
+            Some(CodecArg::Lz4) => ParquetCodec::Lz4,
+            Some(CodecArg::None) => ParquetCodec::None,
         }),
         FormatArg::Csv => TableFormat::Csv,
         FormatArg::Json => TableFormat::Json,

@@ -457,12 +457,7 @@ fn any_choice_of_tables_is_built_as_each_table_alone() {
     ];
     for wanted in choices {
         let chained = SharedAttempts::default();
-        let inputs = TableInputs {
-            syns: &records.syns,
-            incarnations: &records.incarnations,
-            nat: &analysis.nat,
-            attempts: &chained,
-        };
+        let inputs = TableInputs::new(records, &analysis.nat, &chained);
         let built = build_tables(inputs, wanted, |_, frame| frame).unwrap();
         let names: Vec<&str> = built.iter().map(|(name, _)| *name).collect();
         let expected: Vec<&str> = TABLE_NAMES

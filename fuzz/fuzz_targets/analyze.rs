@@ -45,12 +45,7 @@ fuzz_target!(|data: &[u8]| {
     let records = analysis.records.as_ref().expect("records kept");
     // As `report` does: the tables' threads and the charts share the chaining of attempts.
     let attempts = SharedAttempts::default();
-    let inputs = TableInputs {
-        syns: &records.syns,
-        incarnations: &records.incarnations,
-        nat: &analysis.nat,
-        attempts: &attempts,
-    };
+    let inputs = TableInputs::new(records, &analysis.nat, &attempts);
     let tables = match build_tables(inputs, &TABLE_NAMES, |_, frame| frame) {
         Ok(tables) => tables,
         Err(e) => panic!("tables from an analysis that succeeded: {e}"),

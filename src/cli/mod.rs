@@ -31,7 +31,7 @@ use crate::report::{info_json, info_text, to_json, to_text, whatif_json, whatif_
 use crate::simulate;
 use crate::table::{
     EncodedTable, ParquetCodec, SharedAttempts, TABLE_NAMES, TableFormat, TableInputs,
-    encode_tables, stage_tables, write_tables,
+    TableRecords, encode_tables, stage_tables, write_tables,
 };
 
 /// Exit status for bad input (unreadable or invalid capture), like clap's usage errors.
@@ -715,16 +715,9 @@ fn write_report(
     let attempts = SharedAttempts::default();
     std::thread::scope(|scope| {
         let tables = scope.spawn(|| {
-            let (syns, incarnations) = analysis
-                .records
-                .as_ref()
-                .map_or((&[][..], &[][..]), |r| (&r.syns[..], &r.incarnations[..]));
-            let inputs = TableInputs {
-                syns,
-                incarnations,
-                nat: &analysis.nat,
-                attempts: &attempts,
-            };
+            let no_records = TableRecords::default();
+            let records = analysis.records.as_ref().unwrap_or(&no_records);
+            let inputs = TableInputs::new(records, &analysis.nat, &attempts);
             encode_tables(inputs, &TABLE_NAMES, REPORT_TABLES)
         });
         let tables = move || crate::threads::join(tables);
@@ -828,12 +821,7 @@ fn export(args: ExportArgs) -> ExitCode {
     let progress = Progress::new(&args.judge.captures);
     progress.note("building and writing the tables");
     let attempts = SharedAttempts::default();
-    let inputs = TableInputs {
-        syns: &records.syns,
-        incarnations: &records.incarnations,
-        nat: &analysis.nat,
-        attempts: &attempts,
-    };
+    let inputs = TableInputs::new(&records, &analysis.nat, &attempts);
     let wanted: Vec<&str> = args.tables.iter().map(String::as_str).collect();
     let format = match args.format {
         FormatArg::Parquet => TableFormat::Parquet(match args.compression {

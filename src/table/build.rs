@@ -7,6 +7,7 @@ use std::sync::{Condvar, Mutex, PoisonError};
 
 use polars::prelude::*;
 
+use super::TableRecords;
 use super::attempts::SharedAttempts;
 use super::frames::{
     TABLE_NAMES, attempts_frame, connections_frame, nat_hosts_frame, reuse_frame, syns_frame,
@@ -24,6 +25,22 @@ pub struct TableInputs<'a> {
     pub nat: &'a NatReport,
     /// The SYNs' attempts, chained by the tables or by another user of the same SYNs.
     pub attempts: &'a SharedAttempts,
+}
+
+impl<'a> TableInputs<'a> {
+    /// The tables of an analysis's kept `records` and its NAT clocks.
+    pub fn new(
+        records: &'a TableRecords,
+        nat: &'a NatReport,
+        attempts: &'a SharedAttempts,
+    ) -> Self {
+        TableInputs {
+            syns: &records.syns,
+            incarnations: &records.incarnations,
+            nat,
+            attempts,
+        }
+    }
 }
 
 /// A step for a thread: chaining the SYNs into attempts (which the syns and attempts tables

@@ -701,9 +701,6 @@ fn report(args: ReportArgs) -> ExitCode {
     }
 }
 
-/// The report's tables: Parquet, compressed as `export` does by default.
-const REPORT_TABLES: TableFormat = TableFormat::Parquet(ParquetCodec::Snappy);
-
 /// Everything the report needs, staged and committed together.
 fn write_report(
     analysis: &Analysis,
@@ -718,7 +715,9 @@ fn write_report(
             let no_records = TableRecords::default();
             let records = analysis.records.as_ref().unwrap_or(&no_records);
             let inputs = TableInputs::new(records, &analysis.nat, &attempts);
-            encode_tables(inputs, &TABLE_NAMES, REPORT_TABLES)
+            // Parquet, compressed as `export` does by default.
+            let format = TableFormat::Parquet(ParquetCodec::default());
+            encode_tables(inputs, &TABLE_NAMES, format)
         });
         let tables = move || crate::threads::join(tables);
         stage_report(analysis, dir, client_time_wait_ns, &attempts, tables)
@@ -764,7 +763,7 @@ fn stage_report(
     staged
         .stage_bytes("report.md", report_markdown(analysis, &placed).as_bytes())
         .map_err(|e| e.to_string())?;
-    stage_tables(&mut staged, &tables()?, REPORT_TABLES).map_err(|e| e.to_string())?;
+    stage_tables(&mut staged, &tables()?).map_err(|e| e.to_string())?;
     staged.commit().map_err(|e| e.to_string())
 }
 
@@ -842,7 +841,7 @@ fn export(args: ExportArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let written = write_tables(&args.out, &tables, format);
+    let written = write_tables(&args.out, &tables);
     progress.clear();
     match written {
         Ok(paths) => {

@@ -45,6 +45,9 @@ pub struct EncodedTable {
     pub name: &'static str,
     pub rows: usize,
     pub bytes: Vec<u8>,
+    /// The format's file name extension: the table is staged under the format it was
+    /// encoded in.
+    pub extension: &'static str,
 }
 
 /// Builds the `wanted` tables and encodes each in `format` as soon as it is built (see
@@ -60,6 +63,7 @@ pub fn encode_tables(
             name,
             rows: frame.height(),
             bytes,
+            extension: format.extension(),
         })
     })
     .map_err(|e| format!("building tables: {e}"))?;
@@ -70,26 +74,18 @@ pub fn encode_tables(
 }
 
 /// Stages each table as `name.ext`.
-pub fn stage_tables(
-    staged: &mut StagedFiles,
-    tables: &[EncodedTable],
-    format: TableFormat,
-) -> Result<(), WriteError> {
+pub fn stage_tables(staged: &mut StagedFiles, tables: &[EncodedTable]) -> Result<(), WriteError> {
     for table in tables {
-        let file_name = format!("{}.{}", table.name, format.extension());
+        let file_name = format!("{}.{}", table.name, table.extension);
         staged.stage_bytes(&file_name, &table.bytes)?;
     }
     Ok(())
 }
 
 /// Writes each table to `dir/name.ext`; all or nothing. Returns the paths written.
-pub fn write_tables(
-    dir: &Path,
-    tables: &[EncodedTable],
-    format: TableFormat,
-) -> Result<Vec<PathBuf>, WriteError> {
+pub fn write_tables(dir: &Path, tables: &[EncodedTable]) -> Result<Vec<PathBuf>, WriteError> {
     let mut staged = StagedFiles::new(dir)?;
-    stage_tables(&mut staged, tables, format)?;
+    stage_tables(&mut staged, tables)?;
     staged.commit()
 }
 

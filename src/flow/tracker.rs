@@ -301,12 +301,26 @@ impl<'p, S: RecordSink> Tracker<'p, S> {
         self.ctx.stats.tcp_segments += 1;
         self.ctx.last_ts_ns = Some(self.ctx.last_ts_ns.map_or(seg.ts_ns, |t| t.max(seg.ts_ns)));
         self.sweep(seg.ts_ns);
-        let (key, direction, held_at) = loop {
+        let (at, direction) = loop {
             match self.orient(seg, hash) {
-                Orientation::Tuple(key, direction, at) => break (key, direction, at),
+                Orientation::Held(at, direction) => break (at, direction),
+                Orientation::New(key, direction) => {
+                    if self.tuples.len() >= self.max_tuples {
+                        self.over_limit = true;
+                        return;
+                    }
+                    let live = self.tuples.len() as u64 + 1;
+                    self.ctx.stats.peak_live_tuples = self.ctx.stats.peak_live_tuples.max(live);
+                    let state = first_state(&self.midstream, &key, seg);
+                    let tuple = Tuple::new(state, seg.ts_ns);
+                    let at = self
+                        .tuples
+                        .insert(hash, key, Slot::Shared(tuple), seg.ts_ns);
+                    break (at, direction);
+                }
                 // Forgotten now rather than at the next sweep: when a tuple is forgotten
                 // does not depend on when sweeps happen to run.
-                Orientation::Stale(key) => self.forget(hash, key, seg.ts_ns),
+                Orientation::Stale(at) => self.forget(hash, at, seg.ts_ns),
                 Orientation::Unknown => {
                     self.ctx.stats.unoriented += 1;
                     self.midstream.insert(unordered_pair(seg.src, seg.dst));
@@ -314,21 +328,9 @@ impl<'p, S: RecordSink> Tracker<'p, S> {
                 }
             }
         };
-        let slot = match held_at {
-            Some(at) => self.tuples.seen(at, seg.ts_ns),
-            None => {
-                if self.tuples.len() >= self.max_tuples {
-                    self.over_limit = true;
-                    return;
-                }
-                let live = self.tuples.len() as u64 + 1;
-                self.ctx.stats.peak_live_tuples = self.ctx.stats.peak_live_tuples.max(live);
-                let state = first_state(&self.midstream, key, seg);
-                let tuple = Tuple::new(state, seg.ts_ns);
-                self.tuples
-                    .insert(hash, key, Slot::Shared(tuple), seg.ts_ns)
-            }
-        };
+        // The key is read where the table holds it: copied out, its 64 bytes of socket
+        // addresses (built field by field) cost more than the segment's own work.
+        let (key, slot) = self.tuples.seen(at, seg.ts_ns);
         let ctx = &mut self.ctx;
         if let Slot::Shared(tuple) = slot
             && ctx.policies.len() > 1
@@ -460,10 +462,9 @@ impl<'p, S: RecordSink> Tracker<'p, S> {
         self.tuples.shrink_when_sparse();
     }
 
-    fn forget(&mut self, hash: u64, key: TupleKey, now_ns: i64) {
-        if let Some(mut slot) = self.tuples.remove(hash, &key) {
-            self.ctx.forget_slot(&mut slot, now_ns);
-        }
+    fn forget(&mut self, hash: u64, at: u32, now_ns: i64) {
+        let mut slot = self.tuples.remove(hash, at);
+        self.ctx.forget_slot(&mut slot, now_ns);
     }
 
     /// Which tuple a segment belongs to, which way it goes, and whether the tuple is held.
@@ -485,28 +486,29 @@ impl<'p, S: RecordSink> Tracker<'p, S> {
         };
         if let Some((key, direction)) = forced {
             return match self.tuples.find(hash, &key) {
-                Some(at) if stale(self.tuples.entry(at).1) => Orientation::Stale(key),
-                at => Orientation::Tuple(key, direction, at),
+                Some(at) if stale(self.tuples.entry(at).1) => Orientation::Stale(at),
+                Some(at) => Orientation::Held(at, direction),
+                None => Orientation::New(key, direction),
             };
         }
         // A tuple is held one way round only: a segment either way finds it in one probe.
         if let Some(at) = self.tuples.find_pair(hash, seg.src, seg.dst) {
-            let (&key, slot) = self.tuples.entry(at);
+            let (key, slot) = self.tuples.entry(at);
             if stale(slot) {
-                return Orientation::Stale(key);
+                return Orientation::Stale(at);
             }
-            let direction = if key == to_server {
+            let direction = if key.client == seg.src && key.server == seg.dst {
                 Direction::ToServer
             } else {
                 Direction::ToClient
             };
-            return Orientation::Tuple(key, direction, Some(at));
+            return Orientation::Held(at, direction);
         }
         if seg.is_syn() {
-            return Orientation::Tuple(to_server, Direction::ToServer, None);
+            return Orientation::New(to_server, Direction::ToServer);
         }
         if seg.is_syn_ack() {
-            return Orientation::Tuple(to_client, Direction::ToClient, None);
+            return Orientation::New(to_client, Direction::ToClient);
         }
         Orientation::Unknown
     }
@@ -514,10 +516,12 @@ impl<'p, S: RecordSink> Tracker<'p, S> {
 
 /// Where a segment belongs.
 enum Orientation {
-    /// The tuple, the segment's direction on it, and where the tuple is held (if it is).
-    Tuple(TupleKey, Direction, Option<u32>),
-    /// A held tuple quiet for so long it must be forgotten first.
-    Stale(TupleKey),
+    /// Where the tuple is held, and the segment's direction on it.
+    Held(u32, Direction),
+    /// A tuple not held yet, and the segment's direction on it.
+    New(TupleKey, Direction),
+    /// Where a held tuple is that was quiet for so long it must be forgotten first.
+    Stale(u32),
     /// Neither endpoint pair is held and the segment does not say who is the server.
     Unknown,
 }
@@ -525,7 +529,7 @@ enum Orientation {
 /// The state a tuple first seen with `seg` starts in.
 fn first_state(
     midstream: &FastSet<(SocketAddr, SocketAddr)>,
-    key: TupleKey,
+    key: &TupleKey,
     seg: &Segment,
 ) -> ServerState {
     // A SYN on a pair that already talked: the server may hold state the capture never
@@ -593,7 +597,7 @@ impl<'p, S: RecordSink> Context<'p, S> {
     }
 
     /// Hands a segment to its tuple's side.
-    fn dispatch(&mut self, key: TupleKey, tuple: &mut Tuple, direction: Direction, seg: &Segment) {
+    fn dispatch(&mut self, key: &TupleKey, tuple: &mut Tuple, direction: Direction, seg: &Segment) {
         tuple.last_seen_ns = seg.ts_ns;
         match direction {
             Direction::ToServer => {
@@ -653,7 +657,7 @@ impl<'p, S: RecordSink> Context<'p, S> {
         }
     }
 
-    fn on_client_segment(&mut self, key: TupleKey, tuple: &mut Tuple, seg: &Segment) {
+    fn on_client_segment(&mut self, key: &TupleKey, tuple: &mut Tuple, seg: &Segment) {
         self.expire_time_wait(tuple, seg.ts_ns);
         if seg.is_syn() {
             self.on_syn(key, tuple, seg);
@@ -719,7 +723,7 @@ impl<'p, S: RecordSink> Context<'p, S> {
     /// A client segment on an open connection; a close it completes ends the incarnation.
     fn on_open_client_segment(
         &mut self,
-        key: TupleKey,
+        key: &TupleKey,
         tuple: &mut Tuple,
         mut connection: Connection,
         seg: &Segment,
@@ -734,7 +738,7 @@ impl<'p, S: RecordSink> Context<'p, S> {
         }
     }
 
-    fn on_server_segment(&mut self, key: TupleKey, tuple: &mut Tuple, seg: &Segment) {
+    fn on_server_segment(&mut self, key: &TupleKey, tuple: &mut Tuple, seg: &Segment) {
         // Captures usually hold one or a few servers: most segments come from the endpoint
         // the one before came from, and need no lookup.
         if self.last_heard_from != Some(key.server) {
@@ -843,7 +847,7 @@ impl<'p, S: RecordSink> Context<'p, S> {
         syn.reply_delay_ns = Some(seg.ts_ns - syn.ts_ns);
     }
 
-    fn on_syn(&mut self, key: TupleKey, tuple: &mut Tuple, seg: &Segment) {
+    fn on_syn(&mut self, key: &TupleKey, tuple: &mut Tuple, seg: &Segment) {
         let now = seg.ts_ns;
         self.stats.syn_total += 1;
         if !tuple.saw_syn {
@@ -887,7 +891,7 @@ impl<'p, S: RecordSink> Context<'p, S> {
 
         let mut record = SynRecord {
             ts_ns: now,
-            tuple: key,
+            tuple: *key,
             isn: seg.seq,
             tsval: seg.tsval(),
             retransmission: tuple.retransmission,
@@ -1035,7 +1039,7 @@ impl<'p, S: RecordSink> Context<'p, S> {
 
     fn end_incarnation(
         &mut self,
-        key: TupleKey,
+        key: &TupleKey,
         tuple: &mut Tuple,
         outcome: CloseOutcome,
         closer: Closer,
@@ -1082,7 +1086,7 @@ impl<'p, S: RecordSink> Context<'p, S> {
     /// complete now that its gap to this one is known.
     fn start_incarnation(
         &mut self,
-        key: TupleKey,
+        key: &TupleKey,
         tuple: &mut Tuple,
         handshake: &Handshake,
         server_isn: u32,
@@ -1093,13 +1097,13 @@ impl<'p, S: RecordSink> Context<'p, S> {
             self.emit_incarnation(previous);
         }
         tuple.incarnations_started += 1;
-        self.emit_port_taken(key, handshake.syn_ns);
+        self.emit_port_taken(*key, handshake.syn_ns);
         let mut server = SideTraffic::default();
         if let Some(syn_ack) = syn_ack {
             server.add(syn_ack);
         }
         tuple.incarnation = Some(IncarnationRecord {
-            tuple: key,
+            tuple: *key,
             number: tuple.incarnations_started,
             syn_ns: handshake.syn_ns,
             handshake_ns: None,

@@ -176,13 +176,13 @@ impl<V> TupleTable<V> {
     }
 
     /// The tuple held at `at`, noting that a segment reached it at `now_ns`.
-    pub fn seen(&mut self, at: u32, now_ns: i64) -> &mut V {
+    pub fn seen(&mut self, at: u32, now_ns: i64) -> (&TupleKey, &mut V) {
         *seen_mut(&mut self.chunks, at) = now_ns;
-        self.entry_mut(at).1
+        self.entry_mut(at)
     }
 
-    /// Inserts a tuple that is not held yet, seen first at `now_ns`.
-    pub fn insert(&mut self, hash: u64, key: TupleKey, value: V, now_ns: i64) -> &mut V {
+    /// Inserts a tuple that is not held yet, seen first at `now_ns`; where it is held.
+    pub fn insert(&mut self, hash: u64, key: TupleKey, value: V, now_ns: i64) -> u32 {
         let at = match self.free.pop() {
             Some(at) => at,
             None => {
@@ -196,18 +196,19 @@ impl<V> TupleTable<V> {
         *slot_mut(&mut self.chunks, at) = Some((key, value));
         *seen_mut(&mut self.chunks, at) = now_ns;
         self.index.insert(hash, at);
-        match slot_mut(&mut self.chunks, at) {
-            Some((_, v)) => v,
-            None => unreachable!("the entry was just filled"),
-        }
+        at
     }
 
-    pub fn remove(&mut self, hash: u64, key: &TupleKey) -> Option<V> {
-        let at = self.find(hash, key)?;
-        self.index.remove(hash, at);
+    /// Removes the tuple held at `at` (found under `hash`).
+    pub fn remove(&mut self, hash: u64, at: u32) -> V {
+        let indexed = self.index.remove(hash, at);
+        debug_assert!(indexed, "entry {at} is indexed under its hash");
         self.free.push(at);
         *seen_mut(&mut self.chunks, at) = FREE;
-        slot_mut(&mut self.chunks, at).take().map(|(_, v)| v)
+        match slot_mut(&mut self.chunks, at).take() {
+            Some((_, v)) => v,
+            None => panic!("entry {at} is not held"),
+        }
     }
 
     /// Keeps the tuples `keep` says to keep, asking it only about those `quiet` says are
@@ -335,15 +336,17 @@ mod tests {
             let hash = table.hash(k.client, k.server);
             // Found from either side with the one hash.
             assert_eq!(hash, table.hash(k.server, k.client));
-            *table.insert(hash, k, 0u32, i64::from(port)) = u32::from(port);
+            let at = table.insert(hash, k, 0u32, i64::from(port));
+            *table.entry_mut(at).1 = u32::from(port);
         }
         assert_eq!(table.len(), usize::from(n));
         let k = key(7);
         let hash = table.hash(k.client, k.server);
-        assert_eq!(table.remove(hash, &k), Some(7));
+        let at = table.find(hash, &k).expect("held");
+        assert_eq!(table.remove(hash, at), 7);
         assert_eq!(get(&table, hash, &k), None);
         // The freed entry is reused, not a new one.
-        *table.insert(hash, k, 0, 7) = 70;
+        assert_eq!(table.insert(hash, k, 70, 7), at);
         assert_eq!(table.used, u32::from(n));
         assert_eq!(get(&table, hash, &k), Some(&70));
 
@@ -360,7 +363,8 @@ mod tests {
         assert_eq!(asked, 4000);
         let k = key(4001);
         let hash = table.hash(k.client, k.server);
-        assert_eq!(table.seen(table.find(hash, &k).expect("kept"), 9000), &4001);
+        let at = table.find(hash, &k).expect("kept");
+        assert_eq!(table.seen(at, 9000), (&k, &mut 4001));
         // Forget all but every hundredth: the table compacts and still finds them.
         table.retain_quiet(|_| true, |k, _| k.client.port() % 100 == 0);
         table.shrink_when_sparse();

@@ -273,7 +273,12 @@ impl<'p, S: RecordSink> Tracker<'p, S> {
         // Hashes of the segments from the one at hand to INDEX_AHEAD beyond it.
         const RING: usize = 32;
         let mut hashes = [0u64; RING];
+        // The segments were written on the reading thread's core: each is fetched
+        // INDEX_AHEAD segments before it is hashed, not on demand.
         let hash_ahead = |tuples: &TupleTable<Slot>, hashes: &mut [u64; RING], i: usize| {
+            if let Some(ahead) = segments.get(i + INDEX_AHEAD) {
+                crate::prefetch::prefetch_whole(ahead);
+            }
             let hash = tuples.hash(segments[i].src, segments[i].dst);
             hashes[i % RING] = hash;
             tuples.prefetch_index(hash);

@@ -132,6 +132,19 @@ impl TupleIndex {
         true
     }
 
+    /// Unindexes each entry under its hash, as [`TupleIndex::remove`] one at a time would,
+    /// fetching the slots of those a few places on while each is unindexed.
+    pub fn remove_each(&mut self, indexed: &[(u64, u32)]) {
+        const AHEAD: usize = 8;
+        for (i, &(hash, at)) in indexed.iter().enumerate() {
+            if let Some(&(ahead, _)) = indexed.get(i + AHEAD) {
+                self.prefetch(ahead);
+            }
+            let removed = self.remove(hash, at);
+            debug_assert!(removed, "entry {at} is indexed under its hash");
+        }
+    }
+
     /// Every indexed entry, in slot order.
     pub fn entries(&self) -> impl Iterator<Item = u32> + '_ {
         self.slots

@@ -184,7 +184,15 @@ impl<V> TupleTable<V> {
     /// Inserts a tuple that is not held yet, seen first at `now_ns`; where it is held.
     pub fn insert(&mut self, hash: u64, key: TupleKey, value: V, now_ns: i64) -> u32 {
         let at = match self.free.pop() {
-            Some(at) => at,
+            Some(at) => {
+                // The next tuple inserted takes the next free entry: long unused, it is far
+                // from the cache.
+                if let Some(&next) = self.free.last() {
+                    let (chunk, offset) = locate(next);
+                    prefetch_whole(&self.chunks[chunk].entries[offset]);
+                }
+                at
+            }
             None => {
                 if self.used as usize == self.chunks.len() * CHUNK_LEN {
                     self.chunks.push(Chunk::empty());
@@ -215,7 +223,8 @@ impl<V> TupleTable<V> {
     /// quiet from the time they last saw a segment (the others are kept unopened; a free
     /// entry's time is later than any capture's, so it is never quiet). Walks
     /// the chunks in memory order (a sweep visits every tuple; the index's order would jump
-    /// around memory) and unindexes the few it drops.
+    /// around memory) and unindexes the few it drops once the walk is done, fetching the
+    /// index slots of the next ones while each is unindexed: they lie all over the index.
     pub fn retain_quiet(
         &mut self,
         quiet: impl Fn(i64) -> bool,
@@ -228,6 +237,7 @@ impl<V> TupleTable<V> {
             hasher,
             ..
         } = self;
+        let mut dropped: Vec<(u64, u32)> = Vec::new();
         for (chunk_at, chunk) in chunks.iter_mut().enumerate() {
             let Chunk { entries, seen_ns } = chunk;
             for (offset, entry) in entries.iter_mut().enumerate() {
@@ -241,13 +251,13 @@ impl<V> TupleTable<V> {
                     continue;
                 }
                 let at = entry_number(chunk_at, offset);
-                let hash = symmetric_hash(hasher, key.client, key.server);
-                index.remove(hash, at);
+                dropped.push((symmetric_hash(hasher, key.client, key.server), at));
                 *entry = None;
                 seen_ns[offset] = FREE;
                 free.push(at);
             }
         }
+        index.remove_each(&dropped);
     }
 
     /// Where every held tuple is, in the tuples' order. IPv4 tuples are sorted as one integer

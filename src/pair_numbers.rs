@@ -92,6 +92,15 @@ impl<K: AddressPair> PairNumbers<K> {
         (number, number == next)
     }
 
+    /// The pair's number, if it has one.
+    #[inline]
+    pub fn get(&self, pair: K) -> Option<u32> {
+        match pair.packed_v4() {
+            Some(packed) => self.v4.get(&packed).copied(),
+            None => self.other.get(&pair).copied(),
+        }
+    }
+
     fn len(&self) -> u32 {
         (self.v4.len() + self.other.len()) as u32
     }

@@ -5,8 +5,8 @@ use std::ops::Range;
 
 use std::net::{IpAddr, SocketAddr};
 
-use crate::fastmap::FastMap;
 use crate::pair_numbers::PairNumbers;
+use crate::prefetch_map::{LookupStep, PrefetchMap};
 
 use crate::flow::{SynRecord, Verdict};
 use crate::table::same_clock;
@@ -90,8 +90,9 @@ pub struct AttemptTally {
     /// (client address, server endpoint) pairs, numbered as first seen: a connect's key is
     /// its pair's number and its ISN, 8 bytes instead of 56.
     pairs: PairNumbers<(IpAddr, SocketAddr)>,
-    /// By pair number (high half) and ISN.
-    open: FastMap<u64, Slots>,
+    /// By pair number (high half) and ISN ([`attempt_key`]). Each SYN looks up a random
+    /// place in it: the lookups are started a few records ahead ([`AttemptTally::prefetch`]).
+    open: PrefetchMap<Slots>,
     /// Each candidate's totals, in order: one per candidate.
     totals: Vec<AttemptTotals>,
     /// The latest SYN time any candidate saw, and when quiet attempts are next closed.
@@ -124,8 +125,9 @@ impl AttemptTally {
         let all = 0..self.totals.len();
         let slots = self
             .open
-            .entry(u64::from(pair) << 32 | u64::from(syn.isn))
-            .or_insert(Slots::Alike(OpenAttempt::NONE));
+            .get_or_insert_with(attempt_key(pair, syn.isn), || {
+                Slots::Alike(OpenAttempt::NONE)
+            });
         if let Slots::Alike(alike) = slots {
             if candidates == all {
                 if let Some(done) = join(alike, fresh, syn) {
@@ -149,6 +151,14 @@ impl AttemptTally {
         }
     }
 
+    /// Starts one step of the lookup counting `syn` will make (see [`LookupStep`]).
+    pub fn prefetch(&self, syn: &SynRecord, step: LookupStep) {
+        // A pair not numbered yet has no open attempts.
+        if let Some(pair) = self.pairs.get((syn.tuple.client.ip(), syn.tuple.server)) {
+            self.open.prefetch(attempt_key(pair, syn.isn), step);
+        }
+    }
+
     /// Closes the attempts no SYN has joined for [`ATTEMPT_QUIET_NS`]. The totals are sums
     /// over attempts, so closing early changes nothing but memory.
     fn close_quiet(&mut self, syn_ns: i64) {
@@ -162,7 +172,7 @@ impl AttemptTally {
         *due = latest + CLOSE_EVERY_NS;
         let cutoff = latest.saturating_sub(ATTEMPT_QUIET_NS);
         let totals = &mut self.totals;
-        self.open.retain(|_, slots| {
+        self.open.retain(|slots| {
             let mut any_open = false;
             slots.each_candidate(totals, |attempt, totals| {
                 if attempt.open && attempt.last_ns < cutoff {
@@ -186,6 +196,11 @@ impl AttemptTally {
         }
         self.totals
     }
+}
+
+/// An attempt's key: its pair's number and its ISN.
+fn attempt_key(pair: u32, isn: u32) -> u64 {
+    u64::from(pair) << 32 | u64::from(isn)
 }
 
 impl Slots {

@@ -32,6 +32,7 @@ use crate::flow::{
 use crate::nat::{NatClocks, NatReport};
 use crate::packet::{Decoder, Segment, SkipReason};
 use crate::policy::ServerPolicy;
+use crate::prefetch_map::LookupStep;
 use crate::table::{MAX_CANDIDATES, RecordsView, SharedRecords, TableRecords};
 use pipeline::{FinishedTracker, SegmentAt};
 
@@ -145,6 +146,12 @@ impl AnalysisSink {
 impl RecordSink for AnalysisSink {
     fn syn(&mut self, syn: SynRecord) {
         self.summary.syn(syn);
+    }
+
+    fn prefetch_syn(sinks: &[Self], syn: &SynRecord, step: LookupStep) {
+        if let Some(together) = sinks.first().and_then(|first| first.together.as_ref()) {
+            together.attempts.prefetch(syn, step);
+        }
     }
 
     fn syn_to(sinks: &mut [Self], candidates: Range<usize>, syn: SynRecord) {

@@ -7,7 +7,6 @@ mod stats;
 mod syn;
 mod tracker;
 mod tuple;
-mod tuple_index;
 mod tuple_table;
 
 pub use connection::{CloseOutcome, Connection, Handshake};

@@ -8,6 +8,7 @@ use std::ops::Range;
 use super::incarnation::IncarnationRecord;
 use super::syn::{RecordSink, SynRecord};
 use super::tuple::TupleKey;
+use crate::prefetch_map::LookupStep;
 
 /// One call a tracker made on its sinks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,8 +55,26 @@ impl RecordLog {
     /// Makes the same calls on `sinks`, in order: they end as if the tracker had fed them.
     /// The list is left empty, to be given back.
     pub fn replay<S: RecordSink>(handed: &mut HandedRecords, sinks: &mut [S]) {
-        for (candidates, call) in handed.drain(..) {
-            match call {
+        // A SYN's lookups land anywhere in tables of hundreds of thousands of entries: each
+        // is started in two steps, INDEX_AHEAD and then ENTRY_AHEAD records before the SYN.
+        const INDEX_AHEAD: usize = 16;
+        const ENTRY_AHEAD: usize = 8;
+        let syn_at = |i: usize| match handed.get(i) {
+            Some((_, Handed::Syn(syn))) => Some(syn),
+            _ => None,
+        };
+        for syn in (0..INDEX_AHEAD).filter_map(syn_at) {
+            S::prefetch_syn(sinks, syn, LookupStep::Index);
+        }
+        for (i, (candidates, call)) in handed.iter().enumerate() {
+            if let Some(syn) = syn_at(i + INDEX_AHEAD) {
+                S::prefetch_syn(sinks, syn, LookupStep::Index);
+            }
+            if let Some(syn) = syn_at(i + ENTRY_AHEAD) {
+                S::prefetch_syn(sinks, syn, LookupStep::Entry);
+            }
+            let candidates = candidates.clone();
+            match *call {
                 Handed::Syn(syn) => S::syn_to(sinks, candidates, syn),
                 Handed::Incarnation(incarnation) => {
                     S::incarnation_to(sinks, candidates, incarnation)
@@ -65,6 +84,7 @@ impl RecordLog {
                 }
             }
         }
+        handed.clear();
     }
 
     fn own(&self) -> Range<usize> {

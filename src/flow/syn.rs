@@ -5,6 +5,7 @@ use std::ops::Range;
 
 use super::TupleKey;
 use super::incarnation::{IncarnationRecord, TimeWaitHolder};
+use crate::prefetch_map::LookupStep;
 
 /// The predicted fate of a SYN at the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -235,6 +236,15 @@ pub trait RecordSink {
     /// A connection's client port was taken at `syn_ns` (the server answered its SYN). Told
     /// as it happens, so that a connection open for hours is counted while it is open.
     fn port_taken(&mut self, _tuple: TupleKey, _syn_ns: i64) {}
+
+    /// Starts one step of the lookups handing `syn` on will make, some records before it is
+    /// handed ([`super::RecordLog::replay`] knows what comes next). Most sinks make none
+    /// worth starting early.
+    fn prefetch_syn(_sinks: &[Self], _syn: &SynRecord, _step: LookupStep)
+    where
+        Self: Sized,
+    {
+    }
 
     /// Hands a SYN record to the sinks of `candidates` (indexes into `sinks`, one sink per
     /// candidate a tracker judges under). Sinks that share work across candidates, one

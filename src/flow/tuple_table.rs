@@ -2,7 +2,7 @@
 //! so the hash is symmetric in the two endpoints: computed once per segment, it finds the tuple
 //! whichever side is the server, and both lookups probe the same slots.
 //!
-//! The index ([`TupleIndex`]) holds only an 8-byte slot per tuple; the tuples themselves (a
+//! The index ([`HashIndex`]) holds only an 8-byte slot per tuple; the tuples themselves (a
 //! few hundred bytes each) live in fixed-size chunks that never move. With the tuples inline
 //! a hash table settled at twice the buckets the live tuples need and briefly held the old
 //! table beside the new one while growing.
@@ -21,7 +21,7 @@ use std::hash::BuildHasher;
 use std::net::{SocketAddr, SocketAddrV4};
 
 use super::tuple::{TupleKey, unordered_pair};
-use super::tuple_index::TupleIndex;
+use crate::hash_index::HashIndex;
 use crate::prefetch::{prefetch, prefetch_whole};
 
 /// The time seen of a free entry: later than any capture time, so never quiet.
@@ -49,7 +49,7 @@ impl<V> Chunk<V> {
 
 pub struct TupleTable<V> {
     /// Where each held tuple's entry is, found by the tuple's symmetric hash.
-    index: TupleIndex,
+    index: HashIndex,
     /// The entries; `None` where one was removed and not yet reused.
     chunks: Vec<Chunk<V>>,
     /// Entries free for reuse.
@@ -63,7 +63,7 @@ pub struct TupleTable<V> {
 impl<V> Default for TupleTable<V> {
     fn default() -> Self {
         TupleTable {
-            index: TupleIndex::default(),
+            index: HashIndex::default(),
             chunks: Vec::new(),
             free: Vec::new(),
             used: 0,

@@ -1,29 +1,31 @@
-//! The tuple table's index: which entry holds a tuple, found by the tuple's hash.
+//! An index from hashes to entry numbers, for tables that keep their entries elsewhere (the
+//! tuple table, the open connect attempts): which entry holds a key, found by its hash.
 //!
 //! Open addressing with linear probing over 8-byte slots, each holding 32 bits of the hash
 //! and the entry's number. A lookup usually reads one cache line of slots and compares hash
 //! bits before it touches any entry, and the slot a hash starts from is known before the
-//! lookup: the tracker asks for it to be fetched into the cache while it handles earlier
-//! segments ([`TupleIndex::prefetch`]). A general-purpose map hides where it would look.
+//! lookup: callers that know their next keys ask for it to be fetched into the cache while
+//! they handle earlier ones ([`HashIndex::prefetch`]). A general-purpose map hides where it
+//! would look.
 //!
-//! Removal shifts the slots behind the removed one back (no tombstones), so the table never
-//! fills with deleted slots however many tuples come and go. The hash bits kept in a slot
-//! are those that pick its home slot, so growing and shrinking re-place slots without asking
-//! for the tuples' hashes again.
+//! Removal shifts the slots behind the removed one back (no tombstones), so the index never
+//! fills with deleted slots however many keys come and go. The hash bits kept in a slot are
+//! those that pick its home slot, so growing and shrinking re-place slots without asking for
+//! the keys' hashes again.
 
 /// The fewest slots. Slots are kept at most half full: linear probing's runs stay short.
 const MIN_SLOTS: usize = 64;
 
-pub struct TupleIndex {
+pub struct HashIndex {
     /// 0: empty; else the low 32 bits of the hash above the entry's number plus one.
     slots: Vec<u64>,
     mask: usize,
     len: usize,
 }
 
-impl Default for TupleIndex {
+impl Default for HashIndex {
     fn default() -> Self {
-        TupleIndex::with_slots(MIN_SLOTS)
+        HashIndex::with_slots(MIN_SLOTS)
     }
 }
 
@@ -41,9 +43,9 @@ fn entry_of(slot: u64) -> u32 {
     (slot as u32).wrapping_sub(1)
 }
 
-impl TupleIndex {
+impl HashIndex {
     fn with_slots(slots: usize) -> Self {
-        TupleIndex {
+        HashIndex {
             slots: vec![0; slots],
             mask: slots - 1,
             len: 0,
@@ -52,6 +54,10 @@ impl TupleIndex {
 
     pub fn len(&self) -> usize {
         self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
     }
 
     pub fn capacity(&self) -> usize {
@@ -132,7 +138,7 @@ impl TupleIndex {
         true
     }
 
-    /// Unindexes each entry under its hash, as [`TupleIndex::remove`] one at a time would,
+    /// Unindexes each entry under its hash, as [`HashIndex::remove`] one at a time would,
     /// fetching the slots of those a few places on while each is unindexed.
     pub fn remove_each(&mut self, indexed: &[(u64, u32)]) {
         const AHEAD: usize = 8;
@@ -183,7 +189,7 @@ mod tests {
 
     #[test]
     fn matches_a_map_through_inserts_removals_and_resizes() {
-        let mut index = TupleIndex::default();
+        let mut index = HashIndex::default();
         let mut model: HashMap<u32, u64> = HashMap::new();
         let mut state = 12345u64;
         for step in 0..20_000u32 {

@@ -303,7 +303,10 @@ impl AddressClocks {
     }
 
     /// Adds one segment's point (`syn_isn`: the ISN when it is a SYN); returns the clock it
-    /// joined (none without a TSval) and the decrease it shows, if any.
+    /// joined (none without a TSval) and hands the decrease it shows, if any, to
+    /// `on_decrease`.
+    // The decrease is handed on rather than returned: a 40-byte answer, written field by
+    // field and copied whole by the caller, stalled every segment on store forwarding.
     pub fn add(
         &mut self,
         ts_ns: i64,
@@ -311,12 +314,22 @@ impl AddressClocks {
         tsval: Option<u32>,
         syn_isn: Option<u32>,
         window_ns: i64,
-    ) -> (Option<u32>, Option<TsDecrease>) {
-        self.add_scanning_up_to(ts_ns, port, tsval, syn_isn, window_ns, SCAN_CLOCKS)
+        on_decrease: impl FnOnce(TsDecrease),
+    ) -> Option<u32> {
+        self.add_scanning_up_to(
+            ts_ns,
+            port,
+            tsval,
+            syn_isn,
+            window_ns,
+            SCAN_CLOCKS,
+            on_decrease,
+        )
     }
 
     /// [`AddressClocks::add`], measuring the point against every clock while there are at
     /// most `scan_clocks` of them and asking the index beyond.
+    #[allow(clippy::too_many_arguments)]
     fn add_scanning_up_to(
         &mut self,
         ts_ns: i64,
@@ -325,12 +338,13 @@ impl AddressClocks {
         syn_isn: Option<u32>,
         window_ns: i64,
         scan_clocks: usize,
-    ) -> (Option<u32>, Option<TsDecrease>) {
+        on_decrease: impl FnOnce(TsDecrease),
+    ) -> Option<u32> {
         let syn = syn_isn.is_some();
         self.syns += u64::from(syn);
         let Some(tsval) = tsval else {
             self.segments_without_ts += 1;
-            return (None, None);
+            return None;
         };
         self.segments_with_ts += 1;
         self.retire_ended(ts_ns, window_ns);
@@ -392,28 +406,43 @@ impl AddressClocks {
         if let Some(index) = self.index.as_mut() {
             index.file(&self.clocks[i]);
         }
-        let decrease = match self.last {
-            Some((previous_ns, previous_port, previous_tsval, previous_clock))
-                if ts_diff(tsval, previous_tsval) < 0 && ts_ns - previous_ns < window_ns =>
-            {
-                self.decreases += 1;
-                self.syn_decreases += u64::from(syn);
-                Some(TsDecrease {
-                    ts_ns,
-                    port,
-                    tsval,
-                    clock,
-                    syn,
-                    previous_ns,
-                    previous_port,
-                    previous_tsval,
-                    previous_clock,
-                })
-            }
-            _ => None,
-        };
+        if let Some((previous_ns, previous_port, previous_tsval, previous_clock)) = self.last
+            && ts_diff(tsval, previous_tsval) < 0
+            && ts_ns - previous_ns < window_ns
+        {
+            self.decreases += 1;
+            self.syn_decreases += u64::from(syn);
+            on_decrease(TsDecrease {
+                ts_ns,
+                port,
+                tsval,
+                clock,
+                syn,
+                previous_ns,
+                previous_port,
+                previous_tsval,
+                previous_clock,
+            });
+        }
         self.last = Some((ts_ns, port, tsval, clock));
-        (Some(clock), decrease)
+        Some(clock)
+    }
+
+    /// [`AddressClocks::add`], answering with the decrease instead of handing it on.
+    #[cfg(test)]
+    fn add_point(
+        &mut self,
+        ts_ns: i64,
+        port: u16,
+        tsval: Option<u32>,
+        syn_isn: Option<u32>,
+        window_ns: i64,
+    ) -> (Option<u32>, Option<TsDecrease>) {
+        let mut decrease = None;
+        let clock = self.add(ts_ns, port, tsval, syn_isn, window_ns, |d| {
+            decrease = Some(d)
+        });
+        (clock, decrease)
     }
 
     /// Whether clocks here stand for hosts or for connections: when (nearly) every clock
@@ -459,7 +488,7 @@ mod tests {
                 let t = (round * hosts.len() as i64 + h as i64) * 7 * MS;
                 let tsval = offset.wrapping_add((rate * t as f64 / 1e9) as u32);
                 let syn = (round % 10 == 0).then_some(round as u32);
-                clocks.add(t, 40000 + h as u16, Some(tsval), syn, WINDOW);
+                clocks.add_point(t, 40000 + h as u16, Some(tsval), syn, WINDOW);
             }
         }
         clocks
@@ -506,9 +535,9 @@ mod tests {
     #[test]
     fn a_lower_tsval_from_another_clock_is_a_decrease_naming_both() {
         let mut clocks = AddressClocks::default();
-        clocks.add(0, 40000, Some(900_000), Some(1), WINDOW);
+        clocks.add_point(0, 40000, Some(900_000), Some(1), WINDOW);
         let event = clocks
-            .add(MS, 40001, Some(1_000), Some(2), WINDOW)
+            .add_point(MS, 40001, Some(1_000), Some(2), WINDOW)
             .1
             .expect("decrease");
         assert_eq!((event.previous_clock, event.clock), (1, 2));
@@ -516,7 +545,7 @@ mod tests {
         // Beyond the window, a lower TSval is not held against anyone.
         assert!(
             clocks
-                .add(WINDOW + 2 * MS, 40002, Some(500), Some(3), WINDOW)
+                .add_point(WINDOW + 2 * MS, 40002, Some(500), Some(3), WINDOW)
                 .1
                 .is_none()
         );
@@ -545,8 +574,8 @@ mod tests {
         let points = per_connection_clocks_and_quiet_hosts();
         let (mut scan, mut indexed) = (AddressClocks::default(), AddressClocks::default());
         for &(t, port, tsval, syn) in &points {
-            let a = scan.add_scanning_up_to(t, port, Some(tsval), syn, WINDOW, usize::MAX);
-            let b = indexed.add_scanning_up_to(t, port, Some(tsval), syn, WINDOW, 0);
+            let a = scan.add_scanning_up_to(t, port, Some(tsval), syn, WINDOW, usize::MAX, drop);
+            let b = indexed.add_scanning_up_to(t, port, Some(tsval), syn, WINDOW, 0, drop);
             assert_eq!(a, b, "point at {t} ns");
         }
         assert_eq!(scan.clocks, indexed.clocks);
@@ -573,8 +602,8 @@ mod tests {
         let points = per_connection_clocks_and_quiet_hosts();
         let (mut all, mut retiring) = (AddressClocks::default(), AddressClocks::retiring());
         for &(t, port, tsval, syn) in &points {
-            let (_, a) = all.add(t, port, Some(tsval), syn, WINDOW);
-            let (_, b) = retiring.add(t, port, Some(tsval), syn, WINDOW);
+            let (_, a) = all.add_point(t, port, Some(tsval), syn, WINDOW);
+            let (_, b) = retiring.add_point(t, port, Some(tsval), syn, WINDOW);
             // Clock numbers differ (retiring renumbers); the decreases do not.
             let seen = |d: Option<TsDecrease>| d.map(|d| (d.ts_ns, d.tsval, d.previous_tsval));
             assert_eq!(seen(a), seen(b), "point at {t} ns");
@@ -663,7 +692,7 @@ mod tests {
         let mut tsval = 12_345u32;
         for i in 0..16_000i64 {
             tsval = tsval.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-            clocks.add(i * MS, 40000, Some(tsval), Some(i as u32), WINDOW);
+            clocks.add_point(i * MS, 40000, Some(tsval), Some(i as u32), WINDOW);
         }
         // Most are clocks of their own; a few land on another's line by chance (at the
         // 1 MHz candidate rate the tolerance grows 2 000 ticks a second).
@@ -682,9 +711,9 @@ mod tests {
             let t = i64::from(conn) * 100 * MS;
             let offset = conn.wrapping_mul(2_654_435_761);
             // SYN, then two data segments on the same clock.
-            clocks.add(t, 40000, Some(offset), Some(conn), WINDOW);
-            clocks.add(t + MS, 40000, Some(offset.wrapping_add(1)), None, WINDOW);
-            clocks.add(
+            clocks.add_point(t, 40000, Some(offset), Some(conn), WINDOW);
+            clocks.add_point(t + MS, 40000, Some(offset.wrapping_add(1)), None, WINDOW);
+            clocks.add_point(
                 t + 2 * MS,
                 40000,
                 Some(offset.wrapping_add(2)),

@@ -94,8 +94,8 @@ impl NatClocks {
         }
     }
 
-    /// The clocks of the pair `key`, added if it is new.
-    fn clocks_of(&mut self, key: (IpAddr, IpAddr)) -> &mut AddressClocks {
+    /// Where the clocks of the pair `key` are, added if it is new.
+    fn clocks_of(&mut self, key: (IpAddr, IpAddr)) -> usize {
         let (at, new) = self.numbers.number(key);
         if new {
             // Tables name every clock; otherwise ended ones are only counted.
@@ -106,18 +106,28 @@ impl NatClocks {
             };
             self.pairs.push((key, clocks));
         }
-        &mut self.pairs[at as usize].1
+        at as usize
     }
 
     pub fn on_segment(&mut self, seg: &Segment) {
         let key = (seg.src.ip(), seg.dst.ip());
-        let window_ns = self.window_ns;
-        let (clock, decrease) = self.clocks_of(key).add(
+        let at = self.clocks_of(key);
+        let events = &mut self.events;
+        let clock = self.pairs[at].1.add(
             seg.ts_ns,
             seg.src.port(),
             seg.tsval(),
             seg.is_syn().then_some(seg.seq),
-            window_ns,
+            self.window_ns,
+            |event| {
+                if let Some(events) = events.as_mut() {
+                    events.push(AddressEvent {
+                        source: key.0,
+                        destination: key.1,
+                        event,
+                    });
+                }
+            },
         );
         if let (Some(syn_clocks), Some(clock), true) =
             (self.syn_clocks.as_mut(), clock, seg.is_syn())
@@ -127,13 +137,6 @@ impl NatClocks {
                 destination: key.1,
                 isn: seg.seq,
                 clock,
-            });
-        }
-        if let (Some(events), Some(event)) = (self.events.as_mut(), decrease) {
-            events.push(AddressEvent {
-                source: key.0,
-                destination: key.1,
-                event,
             });
         }
     }

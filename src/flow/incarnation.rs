@@ -64,9 +64,11 @@ impl SideTraffic {
 }
 
 /// One incarnation of a tuple: a handshake the server answered, and what became of it.
+/// While the tracker holds it, its tuple is `()`: the tuple table holds the key already, and
+/// 64 bytes less a held tuple is a cache line less to fetch per segment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct IncarnationRecord {
-    pub tuple: TupleKey,
+pub struct IncarnationRecord<T = TupleKey> {
+    pub tuple: T,
     /// 1 for the tuple's first incarnation in the capture, 2 for the next ...
     pub number: u32,
     pub syn_ns: i64,
@@ -89,4 +91,29 @@ pub struct IncarnationRecord {
     pub time_wait_end: Option<TimeWaitEnd>,
     /// From this incarnation's end to the next incarnation's SYN on the tuple.
     pub gap_to_next_ns: Option<i64>,
+}
+
+impl IncarnationRecord<()> {
+    /// The record of a held incarnation, handed on with its tuple.
+    pub fn with_tuple(self, tuple: TupleKey) -> IncarnationRecord {
+        IncarnationRecord {
+            tuple,
+            number: self.number,
+            syn_ns: self.syn_ns,
+            handshake_ns: self.handshake_ns,
+            client_isn: self.client_isn,
+            server_isn: self.server_isn,
+            ts_negotiated: self.ts_negotiated,
+            client: self.client,
+            server: self.server,
+            closed_first: self.closed_first,
+            close_kind: self.close_kind,
+            end_ns: self.end_ns,
+            time_wait_holder: self.time_wait_holder,
+            time_wait_start_ns: self.time_wait_start_ns,
+            time_wait_end_ns: self.time_wait_end_ns,
+            time_wait_end: self.time_wait_end,
+            gap_to_next_ns: self.gap_to_next_ns,
+        }
+    }
 }

@@ -52,7 +52,7 @@ struct Tuple {
     open_syn: Option<Box<SynRecord>>,
     /// The latest incarnation, until the next one begins (its gap is known then). Held
     /// inline: nearly every held tuple has one, and nearly every segment updates it.
-    incarnation: Option<IncarnationRecord>,
+    incarnation: Option<IncarnationRecord<()>>,
     incarnations_started: u32,
     /// What an in-window RST did to the tuple's TIME_WAIT since the last SYN: the next
     /// SYN's verdict rests on tcp_rfc1337.
@@ -355,7 +355,7 @@ impl<'p, S: RecordSink> Tracker<'p, S> {
                         // segment that is neither SYN nor SYN-ACK and count it unoriented;
                         // held together, the tuple stays, its state unknown.)
                         if tuple.retirable(seg.ts_ns, self.horizon_ns, ctx.policy()) {
-                            ctx.forget(tuple, seg.ts_ns);
+                            ctx.forget(key, tuple, seg.ts_ns);
                             let state = first_state(&self.midstream, key, seg);
                             *tuple = Tuple::new(state, seg.ts_ns);
                         }
@@ -397,9 +397,9 @@ impl<'p, S: RecordSink> Tracker<'p, S> {
         let order = self.tuples.in_key_order();
         for chunk in order.chunks(TUPLES_PER_DRAIN) {
             for &at in chunk {
-                let slot = self.tuples.entry_mut(at).1;
+                let (key, slot) = self.tuples.entry_mut(at);
                 self.ctx
-                    .each_copy(slot, |ctx, tuple| ctx.end_capture(tuple, end_ns));
+                    .each_copy(slot, |ctx, tuple| ctx.end_capture(key, tuple, end_ns));
             }
             drain(&mut self.ctx.sinks);
         }
@@ -457,19 +457,19 @@ impl<'p, S: RecordSink> Tracker<'p, S> {
         // Every copy of a tuple saw its slot's latest segment (`Tuple::last_seen_ns`): a
         // slot the table saw recently is not quiet, and is not opened.
         let quiet = |seen_ns: i64| now_ns.saturating_sub(seen_ns) > horizon;
-        self.tuples.retain_quiet(quiet, |_, slot| {
+        self.tuples.retain_quiet(quiet, |key, slot| {
             if !slot.retirable(now_ns, horizon, ctx.policy()) {
                 return true;
             }
-            ctx.forget_slot(slot, now_ns);
+            ctx.forget_slot(key, slot, now_ns);
             false
         });
         self.tuples.shrink_when_sparse();
     }
 
     fn forget(&mut self, hash: u64, at: u32, now_ns: i64) {
-        let mut slot = self.tuples.remove(hash, at);
-        self.ctx.forget_slot(&mut slot, now_ns);
+        let (key, mut slot) = self.tuples.remove(hash, at);
+        self.ctx.forget_slot(&key, &mut slot, now_ns);
     }
 
     /// Which tuple a segment belongs to, which way it goes, and whether the tuple is held.
@@ -618,7 +618,7 @@ impl<'p, S: RecordSink> Context<'p, S> {
 
     /// The capture ended with the tuple held: TIME_WAIT still open or expired by its last
     /// packet, and what it still holds handed on.
-    fn end_capture(&mut self, tuple: &mut Tuple, end_ns: i64) {
+    fn end_capture(&mut self, key: &TupleKey, tuple: &mut Tuple, end_ns: i64) {
         self.expire_time_wait(tuple, end_ns);
         if matches!(tuple.state, ServerState::TimeWait(_)) {
             self.stats.time_wait.open_at_end += 1;
@@ -628,13 +628,13 @@ impl<'p, S: RecordSink> Context<'p, S> {
             self.finish_syn(*syn);
         }
         if let Some(incarnation) = tuple.incarnation.take() {
-            self.emit_incarnation(incarnation);
+            self.emit_incarnation(incarnation.with_tuple(*key));
         }
     }
 
     /// Hands on what a slot about to be forgotten still holds, for each candidate.
-    fn forget_slot(&mut self, slot: &mut Slot, now_ns: i64) {
-        self.each_copy(slot, |ctx, tuple| ctx.forget(tuple, now_ns));
+    fn forget_slot(&mut self, key: &TupleKey, slot: &mut Slot, now_ns: i64) {
+        self.each_copy(slot, |ctx, tuple| ctx.forget(key, tuple, now_ns));
     }
 
     /// Runs `f` on a shared tuple for every candidate, or on each copy of a split one as its
@@ -651,14 +651,14 @@ impl<'p, S: RecordSink> Context<'p, S> {
     }
 
     /// Hands on what a tuple about to be forgotten still holds.
-    fn forget(&mut self, tuple: &mut Tuple, now_ns: i64) {
+    fn forget(&mut self, key: &TupleKey, tuple: &mut Tuple, now_ns: i64) {
         self.expire_time_wait(tuple, now_ns);
         // Nothing can answer a SYN this old any more.
         if let Some(syn) = tuple.open_syn.take() {
             self.finish_syn(*syn);
         }
         if let Some(incarnation) = tuple.incarnation.take() {
-            self.emit_incarnation(incarnation);
+            self.emit_incarnation(incarnation.with_tuple(*key));
         }
     }
 
@@ -1099,7 +1099,7 @@ impl<'p, S: RecordSink> Context<'p, S> {
     ) {
         if let Some(mut previous) = tuple.incarnation.take() {
             previous.gap_to_next_ns = previous.end_ns.map(|end| handshake.syn_ns - end);
-            self.emit_incarnation(previous);
+            self.emit_incarnation(previous.with_tuple(*key));
         }
         tuple.incarnations_started += 1;
         self.emit_port_taken(*key, handshake.syn_ns);
@@ -1108,7 +1108,7 @@ impl<'p, S: RecordSink> Context<'p, S> {
             server.add(syn_ack);
         }
         tuple.incarnation = Some(IncarnationRecord {
-            tuple: *key,
+            tuple: (),
             number: tuple.incarnations_started,
             syn_ns: handshake.syn_ns,
             handshake_ns: None,

@@ -208,13 +208,13 @@ impl<V> TupleTable<V> {
     }
 
     /// Removes the tuple held at `at` (found under `hash`).
-    pub fn remove(&mut self, hash: u64, at: u32) -> V {
+    pub fn remove(&mut self, hash: u64, at: u32) -> (TupleKey, V) {
         let indexed = self.index.remove(hash, at);
         debug_assert!(indexed, "entry {at} is indexed under its hash");
         self.free.push(at);
         *seen_mut(&mut self.chunks, at) = FREE;
         match slot_mut(&mut self.chunks, at).take() {
-            Some((_, v)) => v,
+            Some(entry) => entry,
             None => panic!("entry {at} is not held"),
         }
     }
@@ -353,7 +353,7 @@ mod tests {
         let k = key(7);
         let hash = table.hash(k.client, k.server);
         let at = table.find(hash, &k).expect("held");
-        assert_eq!(table.remove(hash, at), 7);
+        assert_eq!(table.remove(hash, at), (k, 7));
         assert_eq!(get(&table, hash, &k), None);
         // The freed entry is reused, not a new one.
         assert_eq!(table.insert(hash, k, 70, 7), at);

@@ -5,7 +5,7 @@
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, Once};
+use std::sync::{Mutex, Once, PoisonError};
 
 /// Temporary files not yet renamed or removed, for the interrupt handler to clean up.
 static PENDING: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
@@ -48,10 +48,12 @@ impl std::fmt::Display for WriteError {
 
 impl std::error::Error for WriteError {}
 
-/// Files staged in one directory, committed together.
+/// Files staged in one directory, committed together. Threads may stage files side by side
+/// (each writing its own).
 pub struct StagedFiles {
     dir: PathBuf,
-    staged: Vec<(PathBuf, PathBuf)>,
+    /// Each staged file's temporary and final paths, in the order they were staged.
+    staged: Mutex<Vec<(PathBuf, PathBuf)>>,
     committed: bool,
 }
 
@@ -65,14 +67,14 @@ impl StagedFiles {
         })?;
         Ok(StagedFiles {
             dir: dir.to_path_buf(),
-            staged: Vec::new(),
+            staged: Mutex::new(Vec::new()),
             committed: false,
         })
     }
 
     /// Writes `name` through `fill` into its temporary file.
     pub fn stage(
-        &mut self,
+        &self,
         name: &str,
         fill: impl FnOnce(&mut BufWriter<File>) -> Result<(), String>,
     ) -> Result<(), WriteError> {
@@ -82,7 +84,10 @@ impl StagedFiles {
         if let Ok(mut pending) = PENDING.lock() {
             pending.push(temp.clone());
         }
-        self.staged.push((temp.clone(), target));
+        self.staged
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push((temp.clone(), target));
         let failed = |message: String| WriteError {
             path: temp.clone(),
             message,
@@ -97,13 +102,17 @@ impl StagedFiles {
             .map_err(|e| failed(format!("cannot write: {e}")))
     }
 
-    pub fn stage_bytes(&mut self, name: &str, bytes: &[u8]) -> Result<(), WriteError> {
+    pub fn stage_bytes(&self, name: &str, bytes: &[u8]) -> Result<(), WriteError> {
         self.stage(name, |out| out.write_all(bytes).map_err(|e| e.to_string()))
     }
 
     /// Moves every staged file into place; returns their paths.
     pub fn commit(mut self) -> Result<Vec<PathBuf>, WriteError> {
-        for (temp, target) in &self.staged {
+        let staged = self
+            .staged
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner);
+        for (temp, target) in staged.iter() {
             std::fs::rename(temp, target).map_err(|e| WriteError {
                 path: target.clone(),
                 message: format!("cannot move the finished file into place: {e}"),
@@ -111,18 +120,19 @@ impl StagedFiles {
             forget(temp);
         }
         self.committed = true;
-        Ok(self
-            .staged
-            .iter()
-            .map(|(_, target)| target.clone())
-            .collect())
+        Ok(staged.iter().map(|(_, target)| target.clone()).collect())
     }
 }
 
 impl Drop for StagedFiles {
     fn drop(&mut self) {
         if !self.committed {
-            for (temp, _) in &self.staged {
+            for (temp, _) in self
+                .staged
+                .get_mut()
+                .unwrap_or_else(PoisonError::into_inner)
+                .iter()
+            {
                 let _ = std::fs::remove_file(temp);
                 forget(temp);
             }
@@ -143,7 +153,7 @@ pub fn write_file(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
             path: path.to_path_buf(),
             message: "not a file name".to_string(),
         })?;
-    let mut staged = StagedFiles::new(dir)?;
+    let staged = StagedFiles::new(dir)?;
     staged.stage_bytes(name, bytes)?;
     staged.commit().map(|_| ())
 }

@@ -30,8 +30,8 @@ use crate::report::{ReportChart, chart_title, report_html, report_markdown};
 use crate::report::{info_json, info_text, to_json, to_text, whatif_json, whatif_text};
 use crate::simulate;
 use crate::table::{
-    EncodedTable, ParquetCodec, SharedAttempts, TABLE_NAMES, TableFormat, TableInputs,
-    TableRecords, encode_tables, stage_tables, write_tables,
+    ParquetCodec, SharedAttempts, StagedTable, TABLE_NAMES, TableFormat, TableInputs, TableRecords,
+    stage_tables, write_tables,
 };
 
 /// Exit status for bad input (unreadable or invalid capture), like clap's usage errors.
@@ -707,9 +707,10 @@ fn write_report(
     dir: &std::path::Path,
     client_time_wait_ns: i64,
 ) -> Result<Vec<PathBuf>, String> {
-    // The tables are built and encoded beside the charts: both only read the analysis, and
+    // The tables are built and staged beside the charts: both only read the analysis, and
     // the SYNs are chained into attempts once, for the attempts table and the outcome chart.
     let attempts = SharedAttempts::default();
+    let staged = StagedFiles::new(dir).map_err(|e| e.to_string())?;
     std::thread::scope(|scope| {
         let tables = scope.spawn(|| {
             let no_records = TableRecords::default();
@@ -717,24 +718,24 @@ fn write_report(
             let inputs = TableInputs::new(records, &analysis.nat, &attempts);
             // Parquet, compressed as `export` does by default.
             let format = TableFormat::Parquet(ParquetCodec::default());
-            encode_tables(inputs, &TABLE_NAMES, format)
+            stage_tables(&staged, inputs, &TABLE_NAMES, format)
         });
-        let tables = move || crate::threads::join(tables);
-        stage_report(analysis, dir, client_time_wait_ns, &attempts, tables)
-    })
+        let pages = stage_pages(analysis, &staged, client_time_wait_ns, &attempts);
+        // The tables' thread is joined whatever became of the pages.
+        crate::threads::join(tables)?;
+        pages
+    })?;
+    staged.commit().map_err(|e| e.to_string())
 }
 
-/// Stages the charts, the pages and the tables (`tables` gives them once they are built),
-/// then commits them all.
-fn stage_report(
+/// Stages the charts and the pages.
+fn stage_pages(
     analysis: &Analysis,
-    dir: &std::path::Path,
+    staged: &StagedFiles,
     client_time_wait_ns: i64,
     attempts: &SharedAttempts,
-    tables: impl FnOnce() -> Result<Vec<EncodedTable>, String>,
-) -> Result<Vec<PathBuf>, String> {
+) -> Result<(), String> {
     let charts = all_charts(analysis, client_time_wait_ns, attempts);
-    let mut staged = StagedFiles::new(dir).map_err(|e| e.to_string())?;
     let mut svgs = Vec::with_capacity(charts.len());
     for chart in &charts {
         let svg = render_svg(chart)?;
@@ -762,9 +763,7 @@ fn stage_report(
         .map_err(|e| e.to_string())?;
     staged
         .stage_bytes("report.md", report_markdown(analysis, &placed).as_bytes())
-        .map_err(|e| e.to_string())?;
-    stage_tables(&mut staged, &tables()?).map_err(|e| e.to_string())?;
-    staged.commit().map_err(|e| e.to_string())
+        .map_err(|e| e.to_string())
 }
 
 fn chart(args: ChartArgs) -> ExitCode {
@@ -833,20 +832,12 @@ fn export(args: ExportArgs) -> ExitCode {
         FormatArg::Csv => TableFormat::Csv,
         FormatArg::Json => TableFormat::Json,
     };
-    let tables = match encode_tables(inputs, &wanted, format) {
-        Ok(tables) => tables,
-        Err(e) => {
-            progress.clear();
-            eprintln!("pawscope: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let written = write_tables(&args.out, &tables);
+    let written = write_tables(&args.out, inputs, &wanted, format);
     progress.clear();
     match written {
-        Ok(paths) => {
-            for (path, table) in paths.iter().zip(&tables) {
-                eprintln!("pawscope: wrote {} ({} rows)", path.display(), table.rows);
+        Ok(tables) => {
+            for (path, StagedTable { rows, .. }) in &tables {
+                eprintln!("pawscope: wrote {} ({rows} rows)", path.display());
             }
             ExitCode::SUCCESS
         }

@@ -15,9 +15,7 @@ pub use frames::{
     ts_events_frame,
 };
 pub use store::{MAX_CANDIDATES, RecordsView, SharedRecords};
-pub use write::{
-    EncodedTable, ParquetCodec, TableFormat, WriteError, encode_tables, stage_tables, write_tables,
-};
+pub use write::{ParquetCodec, StagedTable, TableFormat, WriteError, stage_tables, write_tables};
 
 use crate::flow::{IncarnationRecord, RecordSink, SynRecord};
 

@@ -39,54 +39,56 @@ impl TableFormat {
     }
 }
 
-/// A table encoded in a file format.
-#[derive(Debug)]
-pub struct EncodedTable {
+/// A table staged as a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StagedTable {
     pub name: &'static str,
     pub rows: usize,
-    pub bytes: Vec<u8>,
-    /// The format's file name extension: the table is staged under the format it was
-    /// encoded in.
-    pub extension: &'static str,
+    /// The file's name in the staged directory: `name.ext`.
+    pub file_name: String,
 }
 
-/// Builds the `wanted` tables and encodes each in `format` as soon as it is built (see
-/// [`build_tables`]), in [`super::TABLE_NAMES`] order.
-pub fn encode_tables(
+/// Builds the `wanted` tables (see [`build_tables`]) and stages each, encoded in `format`,
+/// as `name.ext` on the thread that built it: the files are written while later tables are
+/// still being built, rather than all at the end. Returns them in [`super::TABLE_NAMES`]
+/// order.
+pub fn stage_tables(
+    staged: &StagedFiles,
     inputs: TableInputs<'_>,
     wanted: &[&str],
     format: TableFormat,
-) -> Result<Vec<EncodedTable>, String> {
-    let encoded = build_tables(inputs, wanted, |name, mut frame| {
-        let mut bytes = Vec::new();
-        write_frame(&mut bytes, &mut frame, format).map(|()| EncodedTable {
-            name,
-            rows: frame.height(),
-            bytes,
-            extension: format.extension(),
-        })
+) -> Result<Vec<StagedTable>, String> {
+    let built = build_tables(inputs, wanted, |name, mut frame| {
+        let file_name = format!("{name}.{}", format.extension());
+        staged
+            .stage(&file_name, |out| write_frame(out, &mut frame, format))
+            .map(|()| StagedTable {
+                name,
+                rows: frame.height(),
+                file_name,
+            })
     })
     .map_err(|e| format!("building tables: {e}"))?;
-    encoded
+    built
         .into_iter()
-        .map(|(name, table)| table.map_err(|e| format!("encoding the {name} table: {e}")))
+        .map(|(_, table)| table.map_err(|e| e.to_string()))
         .collect()
 }
 
-/// Stages each table as `name.ext`.
-pub fn stage_tables(staged: &mut StagedFiles, tables: &[EncodedTable]) -> Result<(), WriteError> {
-    for table in tables {
-        let file_name = format!("{}.{}", table.name, table.extension);
-        staged.stage_bytes(&file_name, &table.bytes)?;
-    }
-    Ok(())
-}
-
-/// Writes each table to `dir/name.ext`; all or nothing. Returns the paths written.
-pub fn write_tables(dir: &Path, tables: &[EncodedTable]) -> Result<Vec<PathBuf>, WriteError> {
-    let mut staged = StagedFiles::new(dir)?;
-    stage_tables(&mut staged, tables)?;
-    staged.commit()
+/// Writes the `wanted` tables to `dir/name.ext` (see [`stage_tables`]); all or nothing.
+pub fn write_tables(
+    dir: &Path,
+    inputs: TableInputs<'_>,
+    wanted: &[&str],
+    format: TableFormat,
+) -> Result<Vec<(PathBuf, StagedTable)>, String> {
+    let staged = StagedFiles::new(dir).map_err(|e| e.to_string())?;
+    let tables = stage_tables(&staged, inputs, wanted, format)?;
+    staged.commit().map_err(|e| e.to_string())?;
+    Ok(tables
+        .into_iter()
+        .map(|table| (dir.join(&table.file_name), table))
+        .collect())
 }
 
 fn write_frame(

@@ -8,10 +8,10 @@ use std::sync::OnceLock;
 
 use smallvec::SmallVec;
 
-use crate::fastmap::FastMap;
 use crate::flow::{ObservedReply, SynRecord, Verdict};
 use crate::pair_numbers::PairNumbers;
 use crate::prefetch::prefetch_whole;
+use crate::prefetch_map::{LookupStep, PrefetchMap};
 use crate::seq::ts_diff;
 
 /// A connect gives up long before this (tcp_syn_retries = 6: about 127 s).
@@ -91,28 +91,43 @@ pub fn chain_attempts(syns: &[SynRecord]) -> (Vec<Attempt>, Vec<u64>) {
     order.sort_unstable();
     // Room for an attempt per SYN from the start: growing by doubling copied them over.
     let mut attempts: Vec<Attempt> = Vec::with_capacity(syns.len());
-    // Open attempts by (client address, server endpoint) pair number and ISN: 8 bytes a key,
-    // where the pair itself took 56.
+    // Each key's latest attempt, by (client address, server endpoint) pair number and ISN: 8
+    // bytes a key, where the pair itself took 56.
     let mut pairs: PairNumbers<(IpAddr, SocketAddr)> = PairNumbers::default();
-    let mut open: FastMap<u64, usize> =
-        FastMap::with_capacity_and_hasher(syns.len(), Default::default());
+    let mut open: PrefetchMap<usize> = PrefetchMap::default();
     // Each attempt's latest SYN (time, TSval), by attempt index: kept here, the SYN's record
     // is not read again out of order.
     let mut last_syn: Vec<(i64, Option<u32>)> = Vec::with_capacity(syns.len());
     let mut ids = vec![0u64; syns.len()];
-    // The SYNs are visited in time order, their records in no order: fetching a few ahead
-    // overlaps the waits for memory.
-    const AHEAD: usize = 8;
+    // The SYNs are visited in time order, their records in no order, and each looks its key
+    // up at a random place: the record is fetched RECORD_AHEAD SYNs early, then the lookup's
+    // index slots and its entry (see [`LookupStep`]), overlapping the waits for memory.
+    const RECORD_AHEAD: usize = 16;
+    const INDEX_AHEAD: usize = 8;
+    const ENTRY_AHEAD: usize = 4;
+    let key_of = |pair: u32, syn: &SynRecord| u64::from(pair) << 32 | u64::from(syn.isn);
     for (at, &(_, i)) in order.iter().enumerate() {
-        if let Some(&(_, ahead)) = order.get(at + AHEAD) {
+        if let Some(&(_, ahead)) = order.get(at + RECORD_AHEAD) {
             prefetch_whole(&syns[ahead]);
+        }
+        for (ahead, step) in [
+            (INDEX_AHEAD, LookupStep::Index),
+            (ENTRY_AHEAD, LookupStep::Entry),
+        ] {
+            if let Some(&(_, ahead)) = order.get(at + ahead) {
+                let syn = &syns[ahead];
+                // A pair not numbered yet has no attempts to find.
+                if let Some(pair) = pairs.get((syn.tuple.client.ip(), syn.tuple.server)) {
+                    open.prefetch(key_of(pair, syn), step);
+                }
+            }
         }
         let syn = &syns[i];
         let (pair, _) = pairs.number((syn.tuple.client.ip(), syn.tuple.server));
-        let key = u64::from(pair) << 32 | u64::from(syn.isn);
         let this = (syn.ts_ns, syn.tsval);
-        let index = match open.get(&key) {
-            Some(&index) if same_clock(last_syn[index], this) => index,
+        let latest = open.get_or_insert_with(key_of(pair, syn), || usize::MAX);
+        let index = match *latest {
+            index if index != usize::MAX && same_clock(last_syn[index], this) => index,
             _ => {
                 attempts.push(Attempt {
                     id: attempts.len() as u64 + 1,
@@ -128,7 +143,7 @@ pub fn chain_attempts(syns: &[SynRecord]) -> (Vec<Attempt>, Vec<u64>) {
                     outcome: Outcome::NoReply,
                     established_ns: None,
                 });
-                open.insert(key, attempts.len() - 1);
+                *latest = attempts.len() - 1;
                 last_syn.push(this);
                 attempts.len() - 1
             }

@@ -52,6 +52,11 @@ impl HashIndex {
         }
     }
 
+    /// Room for `len` entries before the slots grow.
+    pub fn with_capacity(len: usize) -> Self {
+        HashIndex::with_slots((2 * len).next_power_of_two().max(MIN_SLOTS))
+    }
+
     pub fn len(&self) -> usize {
         self.len
     }
@@ -185,6 +190,17 @@ mod tests {
     /// shift slots back across it.
     fn crowded_hash(n: u32) -> u64 {
         u64::from(n % 7) * 0x9e37_79b9 + 60
+    }
+
+    #[test]
+    fn room_asked_for_takes_no_resize() {
+        let mut index = HashIndex::with_capacity(1000);
+        let slots = index.slots.len();
+        for at in 0..1000u32 {
+            index.insert(u64::from(at).wrapping_mul(0x9e37_79b9_7f4a_7c15), at);
+        }
+        assert_eq!(index.slots.len(), slots);
+        assert!(index.capacity() >= 1000);
     }
 
     #[test]

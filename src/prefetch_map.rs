@@ -49,6 +49,15 @@ impl<V> std::fmt::Debug for PrefetchMap<V> {
 }
 
 impl<V> PrefetchMap<V> {
+    /// Room for `len` keys before the index or the entries grow.
+    pub fn with_capacity(len: usize) -> Self {
+        PrefetchMap {
+            index: HashIndex::with_capacity(len),
+            entries: Vec::with_capacity(len),
+            ..PrefetchMap::default()
+        }
+    }
+
     fn hash(&self, key: u64) -> u64 {
         self.hasher.hash_one(key)
     }

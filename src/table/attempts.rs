@@ -94,7 +94,7 @@ pub fn chain_attempts(syns: &[SynRecord]) -> (Vec<Attempt>, Vec<u64>) {
     // Each key's latest attempt, by (client address, server endpoint) pair number and ISN: 8
     // bytes a key, where the pair itself took 56.
     let mut pairs: PairNumbers<(IpAddr, SocketAddr)> = PairNumbers::default();
-    let mut open: PrefetchMap<usize> = PrefetchMap::default();
+    let mut open: PrefetchMap<usize> = PrefetchMap::with_capacity(syns.len());
     // Each attempt's latest SYN (time, TSval), by attempt index: kept here, the SYN's record
     // is not read again out of order.
     let mut last_syn: Vec<(i64, Option<u32>)> = Vec::with_capacity(syns.len());

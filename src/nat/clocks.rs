@@ -278,10 +278,16 @@ impl AddressClocks {
     /// Folds the clocks that ended by `now_ns` into `retired` once the kept clocks have
     /// doubled since the last time (amortised: each clock is looked at a few times). The
     /// others keep their order and are numbered 1.. again; the index is rebuilt.
+    // Asked at every point, due once in a long while: the check is inlined, the work is not.
+    #[inline]
     fn retire_ended(&mut self, now_ns: i64, window_ns: i64) {
-        if !self.retire || self.clocks.len() < 2 * self.kept_after_retiring.max(SCAN_CLOCKS) {
-            return;
+        if self.retire && self.clocks.len() >= 2 * self.kept_after_retiring.max(SCAN_CLOCKS) {
+            self.retire_ended_now(now_ns, window_ns);
         }
+    }
+
+    #[cold]
+    fn retire_ended_now(&mut self, now_ns: i64, window_ns: i64) {
         let mut kept = Vec::with_capacity(self.clocks.len());
         for clock in self.clocks.drain(..) {
             if clock.ended(now_ns, window_ns) {

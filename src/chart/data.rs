@@ -5,7 +5,6 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 
 use crate::analysis::{Analysis, port_occupancy};
-use crate::fastmap::FastMap;
 use crate::flow::{FoundState, ObservedReply, SynRecord, TupleKey, Verdict};
 use crate::pair_numbers::PairNumbers;
 use crate::table::SharedAttempts;
@@ -161,21 +160,28 @@ pub fn timeline_chart(analysis: &Analysis) -> TimelineChart {
     // stability. Ranked from counts alone; lanes are drawn only for the tuples that make it.
     // Counted by tuple number, each tuple referred to where its record holds it: a map
     // holding a million 64-byte tuple keys spent more time on memory than on counting.
+    // Each record's tuple number is kept, so that its lane is found by number afterwards
+    // instead of by hashing its tuple again.
     let mut numbers: PairNumbers<TupleKey> = PairNumbers::with_capacity(incarnations.len());
-    let mut ranked: Vec<(&TupleKey, (usize, usize))> = Vec::with_capacity(incarnations.len());
-    for incarnation in incarnations {
-        counts_of(&mut numbers, &mut ranked, &incarnation.tuple);
-    }
-    for syn in syns_of(analysis) {
-        let (rejects, syns) = counts_of(&mut numbers, &mut ranked, &syn.tuple);
-        *rejects += usize::from(syn.verdict.is_reject());
-        *syns += 1;
-    }
+    let mut ranked: Vec<Ranked<'_>> = Vec::with_capacity(incarnations.len());
+    let incarnation_numbers: Vec<u32> = incarnations
+        .iter()
+        .map(|incarnation| counts_of(&mut numbers, &mut ranked, &incarnation.tuple).0)
+        .collect();
+    let syn_numbers: Vec<u32> = syns_of(analysis)
+        .iter()
+        .map(|syn| {
+            let (number, (rejects, syns)) = counts_of(&mut numbers, &mut ranked, &syn.tuple);
+            *rejects += usize::from(syn.verdict.is_reject());
+            *syns += 1;
+            number
+        })
+        .collect();
     let total_tuples = ranked.len();
-    let busiest_first = |a: &(&TupleKey, (usize, usize)), b: &(&TupleKey, (usize, usize))| {
-        (b.1.0.cmp(&a.1.0))
-            .then(b.1.1.cmp(&a.1.1))
-            .then(a.0.cmp(b.0))
+    let busiest_first = |a: &Ranked<'_>, b: &Ranked<'_>| {
+        (b.counts.0.cmp(&a.counts.0))
+            .then(b.counts.1.cmp(&a.counts.1))
+            .then(a.tuple.cmp(b.tuple))
     };
     if ranked.len() > MAX_LANES {
         ranked.select_nth_unstable_by(MAX_LANES, busiest_first);
@@ -184,15 +190,15 @@ pub fn timeline_chart(analysis: &Analysis) -> TimelineChart {
     ranked.sort_unstable_by(busiest_first);
     let mut lanes: Vec<Lane> = ranked
         .iter()
-        .map(|(tuple, _)| empty_lane(**tuple))
+        .map(|ranked| empty_lane(*ranked.tuple))
         .collect();
-    let lane_of: FastMap<TupleKey, usize> = ranked
-        .iter()
-        .enumerate()
-        .map(|(at, (tuple, _))| (**tuple, at))
-        .collect();
-    for incarnation in incarnations {
-        let Some(&at) = lane_of.get(&incarnation.tuple) else {
+    // By tuple number: the lane of each tuple drawn.
+    let mut lane_of = vec![None; total_tuples];
+    for (at, ranked) in ranked.iter().enumerate() {
+        lane_of[ranked.number as usize] = Some(at);
+    }
+    for (incarnation, &number) in incarnations.iter().zip(&incarnation_numbers) {
+        let Some(at) = lane_of[number as usize] else {
             continue;
         };
         let l = &mut lanes[at];
@@ -211,8 +217,8 @@ pub fn timeline_chart(analysis: &Analysis) -> TimelineChart {
                 .push((secs(tw_start, start_ns), tw_end, server));
         }
     }
-    for syn in syns_of(analysis) {
-        if let Some(&at) = lane_of.get(&syn.tuple) {
+    for (syn, &number) in syns_of(analysis).iter().zip(&syn_numbers) {
+        if let Some(at) = lane_of[number as usize] {
             lanes[at]
                 .syns
                 .push((secs(syn.ts_ns, start_ns), syn.verdict, syn.reply));
@@ -226,17 +232,28 @@ pub fn timeline_chart(analysis: &Analysis) -> TimelineChart {
     }
 }
 
-/// The (rejected SYNs, SYNs) counts of `tuple`, in `counts` by the tuple's number.
+/// A tuple in the timeline's ranking: its (rejected SYNs, SYNs) counts and its number.
+struct Ranked<'t> {
+    tuple: &'t TupleKey,
+    counts: (usize, usize),
+    number: u32,
+}
+
+/// The number of `tuple` and its counts, kept in `counts` by that number.
 fn counts_of<'a, 't>(
     numbers: &mut PairNumbers<TupleKey>,
-    counts: &'a mut Vec<(&'t TupleKey, (usize, usize))>,
+    counts: &'a mut Vec<Ranked<'t>>,
     tuple: &'t TupleKey,
-) -> &'a mut (usize, usize) {
+) -> (u32, &'a mut (usize, usize)) {
     let (number, new) = numbers.number(*tuple);
     if new {
-        counts.push((tuple, (0, 0)));
+        counts.push(Ranked {
+            tuple,
+            counts: (0, 0),
+            number,
+        });
     }
-    &mut counts[number as usize].1
+    (number, &mut counts[number as usize].counts)
 }
 
 fn empty_lane(tuple: TupleKey) -> Lane {

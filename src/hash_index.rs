@@ -43,6 +43,11 @@ fn entry_of(slot: u64) -> u32 {
     (slot as u32).wrapping_sub(1)
 }
 
+/// Slots for `len` entries, at most half full.
+fn slots_for(len: usize) -> usize {
+    (2 * len).next_power_of_two().max(MIN_SLOTS)
+}
+
 impl HashIndex {
     fn with_slots(slots: usize) -> Self {
         HashIndex {
@@ -54,7 +59,7 @@ impl HashIndex {
 
     /// Room for `len` entries before the slots grow.
     pub fn with_capacity(len: usize) -> Self {
-        HashIndex::with_slots((2 * len).next_power_of_two().max(MIN_SLOTS))
+        HashIndex::with_slots(slots_for(len))
     }
 
     pub fn len(&self) -> usize {
@@ -166,7 +171,7 @@ impl HashIndex {
 
     /// Gives back room beyond what `len` entries need twice over.
     pub fn shrink_to(&mut self, len: usize) {
-        let slots = (2 * len.max(self.len)).next_power_of_two().max(MIN_SLOTS);
+        let slots = slots_for(len.max(self.len));
         if slots < self.slots.len() {
             self.resize(slots);
         }

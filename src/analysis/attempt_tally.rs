@@ -3,13 +3,10 @@
 
 use std::ops::Range;
 
-use std::net::{IpAddr, SocketAddr};
-
-use crate::pair_numbers::PairNumbers;
 use crate::prefetch_map::{LookupStep, PrefetchMap};
 
 use crate::flow::{SynRecord, Verdict};
-use crate::table::same_clock;
+use crate::table::{AttemptKeys, same_clock};
 
 /// A connect attempt whose SYNs may still arrive, as one candidate saw it. 32 bytes: the
 /// open attempts of the last minutes are the tally's memory.
@@ -87,11 +84,9 @@ enum Slots {
 /// of attempts.
 #[derive(Debug, Default)]
 pub struct AttemptTally {
-    /// (client address, server endpoint) pairs, numbered as first seen: a connect's key is
-    /// its pair's number and its ISN, 8 bytes instead of 56.
-    pairs: PairNumbers<(IpAddr, SocketAddr)>,
-    /// By pair number (high half) and ISN ([`attempt_key`]). Each SYN looks up a random
-    /// place in it: the lookups are started a few records ahead ([`AttemptTally::prefetch`]).
+    keys: AttemptKeys,
+    /// By attempt key. Each SYN looks up a random place in it: the lookups are started a few
+    /// records ahead ([`AttemptTally::prefetch`]).
     open: PrefetchMap<Slots>,
     /// Each candidate's totals, in order: one per candidate.
     totals: Vec<AttemptTotals>,
@@ -112,7 +107,6 @@ impl AttemptTally {
     /// Counts a SYN record every candidate in `candidates` was handed.
     pub fn add(&mut self, candidates: Range<usize>, syn: &SynRecord) {
         self.close_quiet(syn.ts_ns);
-        let (pair, _) = self.pairs.number((syn.tuple.client.ip(), syn.tuple.server));
         let fresh = OpenAttempt {
             first_ns: syn.ts_ns,
             last_ns: syn.ts_ns,
@@ -125,9 +119,7 @@ impl AttemptTally {
         let all = 0..self.totals.len();
         let slots = self
             .open
-            .get_or_insert_with(attempt_key(pair, syn.isn), || {
-                Slots::Alike(OpenAttempt::NONE)
-            });
+            .get_or_insert_with(self.keys.key(syn), || Slots::Alike(OpenAttempt::NONE));
         if let Slots::Alike(alike) = slots {
             if candidates == all {
                 if let Some(done) = join(alike, fresh, syn) {
@@ -154,8 +146,8 @@ impl AttemptTally {
     /// Starts one step of the lookup counting `syn` will make (see [`LookupStep`]).
     pub fn prefetch(&self, syn: &SynRecord, step: LookupStep) {
         // A pair not numbered yet has no open attempts.
-        if let Some(pair) = self.pairs.get((syn.tuple.client.ip(), syn.tuple.server)) {
-            self.open.prefetch(attempt_key(pair, syn.isn), step);
+        if let Some(key) = self.keys.known(syn) {
+            self.open.prefetch(key, step);
         }
     }
 
@@ -196,11 +188,6 @@ impl AttemptTally {
         }
         self.totals
     }
-}
-
-/// An attempt's key: its pair's number and its ISN.
-fn attempt_key(pair: u32, isn: u32) -> u64 {
-    u64::from(pair) << 32 | u64::from(isn)
 }
 
 impl Slots {
@@ -270,6 +257,7 @@ fn close(totals: &mut [AttemptTotals], attempt: OpenAttempt) {
 mod tests {
     use super::*;
     use crate::flow::{ObservedReply, TupleKey};
+    use std::net::SocketAddr;
 
     const SECOND: i64 = 1_000_000_000;
 

@@ -82,6 +82,32 @@ impl SharedAttempts {
     }
 }
 
+/// Keys connect attempts by their (client address, server endpoint) pair, numbered as first
+/// seen, and their ISN: 8 bytes a key, where the pair itself takes 56.
+#[derive(Debug, Default)]
+pub struct AttemptKeys(PairNumbers<(IpAddr, SocketAddr)>);
+
+impl AttemptKeys {
+    /// The key of `syn`'s attempt, numbering its pair if it is new.
+    #[inline]
+    pub fn key(&mut self, syn: &SynRecord) -> u64 {
+        let (pair, _) = self.0.number((syn.tuple.client.ip(), syn.tuple.server));
+        attempt_key(pair, syn.isn)
+    }
+
+    /// The key of `syn`'s attempt if its pair has a number already (if not, no attempt of
+    /// that pair was seen yet).
+    #[inline]
+    pub fn known(&self, syn: &SynRecord) -> Option<u64> {
+        let pair = self.0.get((syn.tuple.client.ip(), syn.tuple.server))?;
+        Some(attempt_key(pair, syn.isn))
+    }
+}
+
+fn attempt_key(pair: u32, isn: u32) -> u64 {
+    u64::from(pair) << 32 | u64::from(isn)
+}
+
 /// Groups SYNs (in any order) into attempts; returns the attempts in order of their first SYN
 /// and, for each SYN in `syns` order, the id of its attempt.
 pub fn chain_attempts(syns: &[SynRecord]) -> (Vec<Attempt>, Vec<u64>) {
@@ -91,9 +117,8 @@ pub fn chain_attempts(syns: &[SynRecord]) -> (Vec<Attempt>, Vec<u64>) {
     order.sort_unstable();
     // Room for an attempt per SYN from the start: growing by doubling copied them over.
     let mut attempts: Vec<Attempt> = Vec::with_capacity(syns.len());
-    // Each key's latest attempt, by (client address, server endpoint) pair number and ISN: 8
-    // bytes a key, where the pair itself took 56.
-    let mut pairs: PairNumbers<(IpAddr, SocketAddr)> = PairNumbers::default();
+    // Each key's latest attempt.
+    let mut keys = AttemptKeys::default();
     let mut open: PrefetchMap<usize> = PrefetchMap::with_capacity(syns.len());
     // Each attempt's latest SYN (time, TSval), by attempt index: kept here, the SYN's record
     // is not read again out of order.
@@ -105,7 +130,6 @@ pub fn chain_attempts(syns: &[SynRecord]) -> (Vec<Attempt>, Vec<u64>) {
     const RECORD_AHEAD: usize = 16;
     const INDEX_AHEAD: usize = 8;
     const ENTRY_AHEAD: usize = 4;
-    let key_of = |pair: u32, syn: &SynRecord| u64::from(pair) << 32 | u64::from(syn.isn);
     for (at, &(_, i)) in order.iter().enumerate() {
         if let Some(&(_, ahead)) = order.get(at + RECORD_AHEAD) {
             prefetch_whole(&syns[ahead]);
@@ -114,18 +138,17 @@ pub fn chain_attempts(syns: &[SynRecord]) -> (Vec<Attempt>, Vec<u64>) {
             (INDEX_AHEAD, LookupStep::Index),
             (ENTRY_AHEAD, LookupStep::Entry),
         ] {
-            if let Some(&(_, ahead)) = order.get(at + ahead) {
-                let syn = &syns[ahead];
-                // A pair not numbered yet has no attempts to find.
-                if let Some(pair) = pairs.get((syn.tuple.client.ip(), syn.tuple.server)) {
-                    open.prefetch(key_of(pair, syn), step);
-                }
+            // A pair not numbered yet has no attempts to find.
+            if let Some(key) = order
+                .get(at + ahead)
+                .and_then(|&(_, i)| keys.known(&syns[i]))
+            {
+                open.prefetch(key, step);
             }
         }
         let syn = &syns[i];
-        let (pair, _) = pairs.number((syn.tuple.client.ip(), syn.tuple.server));
         let this = (syn.ts_ns, syn.tsval);
-        let latest = open.get_or_insert_with(key_of(pair, syn), || usize::MAX);
+        let latest = open.get_or_insert_with(keys.key(syn), || usize::MAX);
         let index = match *latest {
             index if index != usize::MAX && same_clock(last_syn[index], this) => index,
             _ => {

@@ -8,7 +8,7 @@ mod frames;
 mod store;
 mod write;
 
-pub use attempts::{Attempt, Outcome, SharedAttempts, chain_attempts, same_clock};
+pub use attempts::{Attempt, AttemptKeys, Outcome, SharedAttempts, chain_attempts, same_clock};
 pub use build::{TableInputs, Tables, build_tables};
 pub use frames::{
     TABLE_NAMES, attempts_frame, connections_frame, nat_hosts_frame, reuse_frame, syns_frame,

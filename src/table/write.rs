@@ -42,7 +42,6 @@ impl TableFormat {
 /// A table staged as a file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StagedTable {
-    pub name: &'static str,
     pub rows: usize,
     /// The file's name in the staged directory: `name.ext`.
     pub file_name: String,
@@ -63,7 +62,6 @@ pub fn stage_tables(
         staged
             .stage(&file_name, |out| write_frame(out, &mut frame, format))
             .map(|()| StagedTable {
-                name,
                 rows: frame.height(),
                 file_name,
             })

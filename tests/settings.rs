@@ -226,7 +226,9 @@ fn reasons_say_when_a_verdict_rests_on_a_setting_nothing_shows() {
     let tables =
         pawscope::table::Tables::build(&records.syns, &records.incarnations, &analysis.nat)
             .expect("tables");
-    let column = tables.syns.column("reason").unwrap().str().unwrap();
+    let reasons = tables.syns.column("reason").unwrap();
+    let column = reasons.cast(&polars::prelude::DataType::String).unwrap();
+    let column = column.str().unwrap();
     let in_table = column
         .iter()
         .flatten()

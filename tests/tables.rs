@@ -73,6 +73,8 @@ fn count(frame: &DataFrame, column: &str, value: &str) -> usize {
     frame
         .column(column)
         .unwrap()
+        .cast(&DataType::String)
+        .unwrap()
         .str()
         .unwrap()
         .iter()

@@ -179,17 +179,14 @@ impl Assumption {
 impl SynRecord {
     /// The verdict's reason, saying so when it rests on a setting the capture does not show.
     pub fn reason_text(&self) -> String {
-        let mut text = String::new();
-        self.write_reason(&mut text);
-        text
+        self.reason_words().into_iter().flatten().collect()
     }
 
-    /// Appends [`Self::reason_text`] to `text`: tables write a reason per SYN.
-    pub fn write_reason(&self, text: &mut String) {
-        text.push_str(self.reason);
-        if let Some(assumption) = self.rests_on.filter(|_| self.assumption_unsupported) {
-            text.push_str(assumption.note());
-        }
+    /// [`Self::reason_text`] in its parts: the rule, then the note on an unsupported
+    /// assumption. Tables label each SYN by its parts, writing out each distinct reason once.
+    pub fn reason_words(&self) -> [Option<&'static str>; 2] {
+        let note = self.rests_on.filter(|_| self.assumption_unsupported);
+        [Some(self.reason), note.map(Assumption::note)]
     }
 }
 

@@ -136,6 +136,7 @@ fn rejected_lines(table: &DataFrame, start_ns: i64) -> PolarsResult<Vec<String>>
     let text = |name: &str| -> PolarsResult<Vec<String>> {
         Ok(table
             .column(name)?
+            .cast(&DataType::String)?
             .str()?
             .iter()
             .map(|v| v.unwrap_or("-").to_string())

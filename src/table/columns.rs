@@ -3,6 +3,8 @@
 //! columns, its record four cache lines, the rows in time order scattered over hundreds of
 //! MB); a block of rows stays in cache while every column takes its values from it.
 
+use std::fmt::Write;
+use std::hash::Hash;
 use std::marker::PhantomData;
 use std::net::{IpAddr, SocketAddr};
 
@@ -76,15 +78,52 @@ impl<'a, R: 'a> Frame<'a, R> {
         })
     }
 
-    /// An address column. A capture holds few distinct addresses and tables a row per
-    /// connection or SYN: each address is written out once.
-    pub fn addrs(self, name: &str, addr: impl Fn(&R) -> IpAddr + 'a) -> Self {
-        let builder = StringChunkedBuilder::new(name.into(), self.rows.len());
-        self.with(Addrs {
-            builder,
-            addr,
+    /// A column of labels: `key(row)` names the row's label (`None`: null) and `write`
+    /// writes a key's text, once per distinct key. Tables hold a row per connection or SYN
+    /// but few distinct addresses, verdicts or reasons: a column of strings copied every
+    /// label into every row, and Parquet then hashed each row's string back into a
+    /// dictionary. An Enum column of the labels present, in the order the rows first show
+    /// them, holds a small number per row and hands Parquet its dictionary as it is.
+    pub fn labels<K: Hash + Eq + Copy + 'a>(
+        self,
+        name: &str,
+        key: impl Fn(&R) -> Option<K> + 'a,
+        write: impl Fn(&K, &mut String) + 'a,
+    ) -> Self {
+        let codes = Vec::with_capacity(self.rows.len());
+        self.with(Labels {
+            name: name.into(),
+            key,
+            write,
+            codes,
+            null_rows: false,
+            last: None,
+            known: FastMap::default(),
             texts: FastMap::default(),
         })
+    }
+
+    /// A column of fixed words (a verdict, a state): `word(row)` is the row's word. Words
+    /// are told apart by where they are kept, which is the same for every row a match arm
+    /// names: a word met at a second place is still given the first one's label.
+    pub fn words(self, name: &str, word: impl Fn(&R) -> Option<&'static str> + 'a) -> Self {
+        self.labels(
+            name,
+            move |row| word(row).map(StaticWord),
+            |word, text| text.push_str(word.0),
+        )
+    }
+
+    /// An address column.
+    pub fn addrs(self, name: &str, addr: impl Fn(&R) -> IpAddr + 'a) -> Self {
+        self.labels(
+            name,
+            move |row| Some(addr(row)),
+            |addr, text| {
+                // Writing into a String cannot fail.
+                let _ = write!(text, "{addr}");
+            },
+        )
     }
 
     /// The four tuple columns and the address family, shared by every table keyed by a tuple.
@@ -93,7 +132,7 @@ impl<'a, R: 'a> Frame<'a, R> {
             .values("client_port", move |r| u32::from(tuple(r).client.port()))
             .addrs("server_addr", move |r| tuple(r).server.ip())
             .values("server_port", move |r| u32::from(tuple(r).server.port()))
-            .values("family", move |r| family(&tuple(r).client))
+            .words("family", move |r| Some(family(&tuple(r).client)))
     }
 
     pub fn build(mut self) -> PolarsResult<DataFrame> {
@@ -164,22 +203,158 @@ impl<R, F: Fn(&R, &mut String)> Fill<R> for Text<F> {
     }
 }
 
-struct Addrs<F> {
-    builder: StringChunkedBuilder,
-    addr: F,
-    texts: FastMap<IpAddr, String>,
+/// A `&'static str` compared and hashed by its address and length, not its bytes.
+#[derive(Clone, Copy)]
+struct StaticWord(&'static str);
+
+impl PartialEq for StaticWord {
+    fn eq(&self, other: &Self) -> bool {
+        std::ptr::eq(self.0, other.0)
+    }
 }
 
-impl<R, F: Fn(&R) -> IpAddr> Fill<R> for Addrs<F> {
+impl Eq for StaticWord {}
+
+impl Hash for StaticWord {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        std::ptr::hash(self.0, state);
+    }
+}
+
+struct Labels<K, F, W> {
+    name: PlSmallStr,
+    key: F,
+    write: W,
+    /// Each row's label, [`NULL_LABEL`] for a null.
+    codes: Vec<u32>,
+    null_rows: bool,
+    /// The last row's key and label: neighbouring rows often share one.
+    last: Option<(K, u32)>,
+    /// The label of each key seen so far.
+    known: FastMap<K, u32>,
+    /// Each label's text: two keys may share one (a word kept in two places).
+    texts: FastMap<String, u32>,
+}
+
+/// A null row's label while the column is filled: a table would need more rows than it can
+/// hold to have this many labels.
+const NULL_LABEL: u32 = u32::MAX;
+
+impl<K, F, W> Labels<K, F, W>
+where
+    K: Hash + Eq + Copy,
+    W: Fn(&K, &mut String),
+{
+    fn label(&mut self, key: K) -> u32 {
+        if let Some((last, code)) = self.last
+            && last == key
+        {
+            return code;
+        }
+        let code = match self.known.get(&key) {
+            Some(&code) => code,
+            None => {
+                let mut text = String::new();
+                (self.write)(&key, &mut text);
+                let next = self.texts.len() as u32;
+                let code = *self.texts.entry(text).or_insert(next);
+                self.known.insert(key, code);
+                code
+            }
+        };
+        self.last = Some((key, code));
+        code
+    }
+}
+
+impl<R, K, F, W> Fill<R> for Labels<K, F, W>
+where
+    K: Hash + Eq + Copy,
+    F: Fn(&R) -> Option<K>,
+    W: Fn(&K, &mut String),
+{
     fn extend(&mut self, rows: &[R]) {
         for row in rows {
-            let addr = (self.addr)(row);
-            let text = self.texts.entry(addr).or_insert_with(|| addr.to_string());
-            self.builder.append_value(text);
+            let code = match (self.key)(row) {
+                Some(key) => self.label(key),
+                None => {
+                    self.null_rows = true;
+                    NULL_LABEL
+                }
+            };
+            self.codes.push(code);
         }
     }
 
     fn finish(self: Box<Self>) -> PolarsResult<Column> {
-        Ok(self.builder.finish().into_column())
+        let mut texts: Vec<(&String, &u32)> = self.texts.iter().collect();
+        texts.sort_unstable_by_key(|(_, code)| **code);
+        let categories = FrozenCategories::new(texts.iter().map(|(text, _)| text.as_str()))?;
+        let physical = categories.physical();
+        let dtype = DataType::from_frozen_categories(categories);
+        let (name, codes, null_rows) = (self.name, self.codes, self.null_rows);
+        // The codes as wide as the number of labels asks (u8 up to 255 labels).
+        macro_rules! enum_column {
+            ($codes:ty, $chunked:ty) => {{
+                let codes = if null_rows {
+                    let code = |c: &u32| (*c != NULL_LABEL).then_some(*c as _);
+                    <$codes>::from_iter_options(name, codes.iter().map(code))
+                } else {
+                    <$codes>::from_vec(name, codes.iter().map(|c| *c as _).collect())
+                };
+                // SAFETY: every code was given to a text the categories hold, in order.
+                unsafe { <$chunked>::from_cats_and_dtype_unchecked(codes, dtype) }
+                    .into_series()
+                    .into_column()
+            }};
+        }
+        Ok(match physical {
+            CategoricalPhysical::U8 => enum_column!(UInt8Chunked, Categorical8Chunked),
+            CategoricalPhysical::U16 => enum_column!(UInt16Chunked, Categorical16Chunked),
+            CategoricalPhysical::U32 => enum_column!(UInt32Chunked, Categorical32Chunked),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_are_the_texts_present_in_the_order_rows_first_show_them() {
+        // "b" is kept in two places: compared by address they are two keys, one label.
+        let b_elsewhere: &'static str = Box::leak(String::from("b").into_boxed_str());
+        let rows: Vec<Option<&'static str>> = vec![
+            Some("b"),
+            None,
+            Some("a"),
+            Some(b_elsewhere),
+            Some("a"),
+            Some("b"),
+        ];
+        let frame = Frame::over(&rows)
+            .words("word", |row| *row)
+            .addrs("addr", |row| {
+                IpAddr::from([192, 0, 2, row.map_or(0, |w| w.len() as u8 + 1)])
+            })
+            .build()
+            .unwrap();
+        let word = frame.column("word").unwrap();
+        let DataType::Enum(categories, _) = word.dtype() else {
+            panic!("{:?}", word.dtype());
+        };
+        let texts: Vec<&str> = categories.categories().values_iter().collect();
+        assert_eq!(texts, ["b", "a"]);
+        let words = word.cast(&DataType::String).unwrap();
+        let words: Vec<Option<&str>> = words.str().unwrap().iter().collect();
+        assert_eq!(words, rows);
+        let addrs = frame
+            .column("addr")
+            .unwrap()
+            .cast(&DataType::String)
+            .unwrap();
+        let addrs: Vec<Option<&str>> = addrs.str().unwrap().iter().collect();
+        let two = Some("192.0.2.2");
+        assert_eq!(addrs, [two, Some("192.0.2.0"), two, two, two, two]);
     }
 }

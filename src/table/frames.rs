@@ -127,13 +127,13 @@ pub fn connections_frame(incarnations: &[IncarnationRecord]) -> PolarsResult<Dat
         .values("server_bytes", |r| r.server.payload_bytes)
         .values("client_segments", |r| r.client.segments)
         .values("server_segments", |r| r.server.segments)
-        .values("closed_first", |r| closer_key(r.closed_first))
-        .values("close_kind", |r| close_kind_key(r.close_kind))
+        .words("closed_first", |r| Some(closer_key(r.closed_first)))
+        .words("close_kind", |r| Some(close_kind_key(r.close_kind)))
         .times("end_time", |r| r.end_ns)
-        .values("time_wait_holder", |r| holder_key(r.time_wait_holder))
+        .words("time_wait_holder", |r| Some(holder_key(r.time_wait_holder)))
         .times("time_wait_start", |r| r.time_wait_start_ns)
         .times("time_wait_end", |r| r.time_wait_end_ns)
-        .values("time_wait_end_reason", |r| r.time_wait_end.map(tw_end_key))
+        .words("time_wait_end_reason", |r| r.time_wait_end.map(tw_end_key))
         .values("gap_to_next_ms", |r| ms(r.gap_to_next_ns))
         .build()
 }
@@ -150,14 +150,18 @@ pub fn syns_frame(syns: &[SynRecord], attempts: &[u64]) -> PolarsResult<DataFram
         .values("tsval", |(r, _)| r.tsval)
         .values("retransmission", |(r, _)| r.retransmission)
         .values("attempt", |(_, attempt)| *attempt)
-        .values("state_found", |(r, _)| found_key(&r.found))
+        .words("state_found", |(r, _)| Some(found_key(&r.found)))
         .values("tw_ts_recent", move |r| tw(r).and_then(|(ts, _, _)| ts))
         .values("tw_rcv_nxt", move |r| tw(r).map(|(_, rcv, _)| rcv))
         .values("tw_age_ms", move |r| ms(tw(r).map(|(_, _, age)| age)))
-        .values("verdict", |(r, _)| r.verdict.key())
-        .text("reason", |(r, _), text| r.write_reason(text))
-        .values("predicted_reply", |(r, _)| r.predicted_reply.key())
-        .values("reply", |(r, _)| r.reply.key())
+        .words("verdict", |(r, _)| Some(r.verdict.key()))
+        .labels(
+            "reason",
+            |(r, _)| Some(r.reason_words()),
+            |words, text| text.extend(words.iter().flatten().copied()),
+        )
+        .words("predicted_reply", |(r, _)| Some(r.predicted_reply.key()))
+        .words("reply", |(r, _)| Some(r.reply.key()))
         .values("reply_delay_ms", |(r, _)| ms(r.reply_delay_ns))
         .values("reply_server_isn", |(r, _)| r.reply_server_isn)
         .values("expected_server_isn", |(r, _)| r.expected_server_isn)
@@ -180,7 +184,7 @@ pub fn attempts_frame(attempts: &[Attempt]) -> PolarsResult<DataFrame> {
         .text("client_ports", ports)
         .addrs("server_addr", |a| a.server.ip())
         .values("server_port", |a| u32::from(a.server.port()))
-        .values("family", |a| family(&a.server))
+        .words("family", |a| Some(family(&a.server)))
         .values("isn", |a| a.isn)
         .times("first_syn_time", |a| Some(a.first_syn_ns))
         .times("last_syn_time", |a| Some(a.last_syn_ns))
@@ -188,7 +192,7 @@ pub fn attempts_frame(attempts: &[Attempt]) -> PolarsResult<DataFrame> {
         .values("public_ports", |a| a.client_ports.len() as u32)
         .values("paws_rejects", |a| a.paws_rejects)
         .values("seq_rejects", |a| a.seq_rejects)
-        .values("outcome", |a| a.outcome.key())
+        .words("outcome", |a| Some(a.outcome.key()))
         .times("established_time", |a| a.established_ns)
         .values("time_to_establish_ms", |a| ms(a.time_to_establish_ns()))
         .build()
@@ -209,12 +213,12 @@ pub fn reuse_frame(syns: &[SynRecord]) -> PolarsResult<DataFrame> {
         .values("isn", |(r, _)| r.isn)
         .values("tsval", |(r, _)| r.tsval)
         .times("previous_end_time", |(_, u)| u.previous_end_ns)
-        .values("previous_time_wait_holder", |(_, u)| {
-            holder_key(u.previous_holder)
+        .words("previous_time_wait_holder", |(_, u)| {
+            Some(holder_key(u.previous_holder))
         })
         .values("gap_ms", |(_, u)| u.gap_ns as f64 / 1e6)
         .values("within_2msl", |(_, u)| u.within_2msl)
-        .values("state_found", |(r, _)| found_key(&r.found))
+        .words("state_found", |(r, _)| Some(found_key(&r.found)))
         .values("ts_recent", ts_recent)
         .values("tsval_minus_ts_recent", move |row| {
             let (r, _) = row;
@@ -226,9 +230,9 @@ pub fn reuse_frame(syns: &[SynRecord]) -> PolarsResult<DataFrame> {
         .values("seq_after_rcv_nxt", move |row| {
             tw(row).map(|(_, rcv, _)| after(row.0.isn, rcv))
         })
-        .values("verdict", |(r, _)| r.verdict.key())
-        .values("reason", |(r, _)| r.reason)
-        .values("reply", |(r, _)| r.reply.key())
+        .words("verdict", |(r, _)| Some(r.verdict.key()))
+        .words("reason", |(r, _)| Some(r.reason))
+        .words("reply", |(r, _)| Some(r.reply.key()))
         .build()
 }
 
@@ -254,7 +258,7 @@ pub fn nat_hosts_frame(nat: &NatReport) -> PolarsResult<DataFrame> {
     Frame::over(&rows)
         .addrs("address", |(a, _, _)| a.source)
         .addrs("server_addr", |(a, _, _)| a.destination)
-        .values("clock_model", |(_, _, model)| *model)
+        .words("clock_model", |(_, _, model)| Some(*model))
         .values("clock", |(_, c, _)| c.id)
         .values("rate_hz", |(_, c, _)| c.rate_hz)
         .times("first_time", |(_, c, _)| Some(c.first_ns))

@@ -413,11 +413,13 @@ fn lend_block(
 #[inline]
 fn count(info: &mut FileInfo, lent: &Lent) {
     info.packets += 1;
-    match info.packets_by_link.get_mut(&lent.link) {
-        Some(packets) => *packets += 1,
-        None => {
-            info.packets_by_link.insert(lent.link, 1);
-        }
+    match info
+        .packets_by_link
+        .iter_mut()
+        .find(|(link, _)| *link == lent.link)
+    {
+        Some((_, packets)) => *packets += 1,
+        None => info.packets_by_link.push((lent.link, 1)),
     }
     if info.last_ts_ns.is_some_and(|t| lent.ts_ns < t) {
         info.out_of_order += 1;

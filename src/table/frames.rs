@@ -8,8 +8,7 @@ use polars::prelude::*;
 use super::attempts::Attempt;
 use super::columns::{Frame, family};
 use crate::flow::{
-    CloseKind, Closer, FoundState, IncarnationRecord, Reuse, SynRecord, TimeWaitEnd,
-    TimeWaitHolder, TupleKey,
+    CloseKind, Closer, FoundState, IncarnationRecord, Reuse, SynRecord, TimeWaitEnd, TimeWaitHolder,
 };
 use crate::nat::{AddressEvent, AddressReport, Clock, ClockModel, NatReport};
 use crate::seq::{after, ts_diff};
@@ -24,15 +23,16 @@ pub const TABLE_NAMES: [&str; 6] = [
     "ts_events",
 ];
 
-/// `rows` in order of (time, tuple), equal ones in their given order: what a stable sort by
-/// that key gives. (time, place) pairs are sorted as plain integers, and only runs of rows
-/// sharing a time are then ordered by tuple: a sort that read both keys through the rows
-/// for every comparison spent most of its time waiting on memory, and one comparing
-/// through a closure that might read a tuple spent twice the instructions of this.
-fn in_time_order<R: Copy>(
+/// `rows` in order of (time, then `tie`), equal ones in their given order: what a stable
+/// sort by that key gives. (time, place) pairs are sorted as plain integers, and only runs
+/// of rows sharing a time are then ordered by `tie` (a tuple, addresses): a sort that read
+/// both keys through the rows for every comparison spent most of its time waiting on
+/// memory, and one comparing through a closure that might read a tuple spent twice the
+/// instructions of this.
+fn in_time_order<R: Copy, K: Ord>(
     rows: &[R],
     time: impl Fn(&R) -> i64,
-    tuple: impl Fn(&R) -> TupleKey,
+    tie: impl Fn(&R) -> K,
 ) -> Vec<R> {
     let mut order: Vec<(i64, u32)> = rows
         .iter()
@@ -42,7 +42,7 @@ fn in_time_order<R: Copy>(
     order.sort_unstable();
     for tied in order.chunk_by_mut(|a, b| a.0 == b.0) {
         if tied.len() > 1 {
-            tied.sort_by_cached_key(|&(_, at)| (tuple(&rows[at as usize]), at));
+            tied.sort_by_cached_key(|&(_, at)| (tie(&rows[at as usize]), at));
         }
     }
     order.into_iter().map(|(_, at)| rows[at as usize]).collect()
@@ -202,11 +202,11 @@ pub fn attempts_frame(attempts: &[Attempt]) -> PolarsResult<DataFrame> {
 
 /// One row per SYN that reopened a tuple, in time order.
 pub fn reuse_frame(syns: &[SynRecord]) -> PolarsResult<DataFrame> {
-    let mut rows: Vec<(&SynRecord, Reuse)> = syns
+    let rows: Vec<(&SynRecord, Reuse)> = syns
         .iter()
         .filter_map(|s| s.reuse.map(|u| (s, u)))
         .collect();
-    rows.sort_by_key(|(r, _)| (r.ts_ns, r.tuple));
+    let rows = in_time_order(&rows, |(r, _)| r.ts_ns, |(r, _)| r.tuple);
     let tw = |r: &(&SynRecord, Reuse)| time_wait_of(&r.0.found);
     let ts_recent = move |r: &(&SynRecord, Reuse)| tw(r).and_then(|(ts, _, _)| ts);
     Frame::over(&rows)
@@ -275,8 +275,8 @@ pub fn nat_hosts_frame(nat: &NatReport) -> PolarsResult<DataFrame> {
 
 /// One row per TSval decrease on a client address, in time order.
 pub fn ts_events_frame(nat: &NatReport) -> PolarsResult<DataFrame> {
-    let mut rows: Vec<&AddressEvent> = nat.events.iter().flatten().collect();
-    rows.sort_by_key(|e| (e.event.ts_ns, e.source, e.destination));
+    let rows: Vec<&AddressEvent> = nat.events.iter().flatten().collect();
+    let rows = in_time_order(&rows, |e| e.event.ts_ns, |e| (e.source, e.destination));
     Frame::over(&rows)
         .times("time", |e| Some(e.event.ts_ns))
         .addrs("address", |e| e.source)
@@ -300,6 +300,7 @@ mod tests {
     use std::net::SocketAddr;
 
     use super::*;
+    use crate::flow::TupleKey;
 
     /// Rows as (time, tuple, number): many share a time, some share both time and tuple.
     fn rows() -> Vec<(i64, TupleKey, u32)> {

@@ -18,7 +18,7 @@ use super::incarnation::{
 use super::stats::FlowStats;
 use super::syn::{Assumption, FoundState, ObservedReply, RecordSink, Reuse, SynRecord, Verdict};
 use super::tuple::{Direction, TupleKey, unordered_pair};
-use super::tuple_table::TupleTable;
+use super::tuple_table::{ENTRIES_AHEAD, TupleTable};
 use crate::fastmap::{FastMap, FastSet};
 use crate::packet::Segment;
 use crate::policy::{
@@ -395,8 +395,15 @@ impl<'p, S: RecordSink> Tracker<'p, S> {
         let end_ns = self.ctx.last_ts_ns.unwrap_or(0);
         // Ending a tuple changes no entry's place: the entries are visited in order.
         let order = self.tuples.in_key_order();
-        for chunk in order.chunks(TUPLES_PER_DRAIN) {
-            for &at in chunk {
+        for (start, chunk) in (0..)
+            .step_by(TUPLES_PER_DRAIN)
+            .zip(order.chunks(TUPLES_PER_DRAIN))
+        {
+            for (i, &at) in chunk.iter().enumerate() {
+                // In key order the entries lie anywhere: each is fetched a few tuples early.
+                if let Some(&ahead) = order.get(start + i + ENTRIES_AHEAD) {
+                    self.tuples.prefetch_at(ahead);
+                }
                 let (key, slot) = self.tuples.entry_mut(at);
                 self.ctx
                     .each_copy(slot, |ctx, tuple| ctx.end_capture(key, tuple, end_ns));

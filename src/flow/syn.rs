@@ -25,6 +25,16 @@ pub enum Verdict {
 }
 
 impl Verdict {
+    /// Every verdict's key, in the order of the variants.
+    pub const KEYS: [&'static str; 6] = [
+        "accepted",
+        "paws_reject",
+        "seq_reject",
+        "no_listener",
+        "paws_passive_drop",
+        "unknown",
+    ];
+
     pub fn key(&self) -> &'static str {
         match self {
             Verdict::Accepted => "accepted",
@@ -60,6 +70,9 @@ pub enum ObservedReply {
 }
 
 impl ObservedReply {
+    /// Every reply's key, in the order of the variants.
+    pub const KEYS: [&'static str; 4] = ["syn_ack", "challenge_ack", "rst", "none"];
+
     pub fn key(&self) -> &'static str {
         match self {
             ObservedReply::SynAck => "syn_ack",

@@ -34,6 +34,9 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// Every outcome's key, from worst to best.
+    pub const KEYS: [&'static str; 4] = ["no_reply", "rejected", "syn_ack_only", "established"];
+
     pub fn key(&self) -> &'static str {
         match self {
             Outcome::Established => "established",

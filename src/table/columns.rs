@@ -7,6 +7,7 @@ use std::fmt::Write;
 use std::hash::Hash;
 use std::marker::PhantomData;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use polars::prelude::*;
 
@@ -18,7 +19,7 @@ const BLOCK_ROWS: usize = 1024;
 
 /// One column being filled.
 trait Fill<R> {
-    fn extend(&mut self, rows: &[R]);
+    fn extend(&mut self, rows: &[R]) -> PolarsResult<()>;
     fn finish(self: Box<Self>) -> PolarsResult<Column>;
 }
 
@@ -78,12 +79,14 @@ impl<'a, R: 'a> Frame<'a, R> {
         })
     }
 
-    /// A column of labels: `key(row)` names the row's label (`None`: null) and `write`
-    /// writes a key's text, once per distinct key. Tables hold a row per connection or SYN
-    /// but few distinct addresses, verdicts or reasons: a column of strings copied every
-    /// label into every row, and Parquet then hashed each row's string back into a
-    /// dictionary. An Enum column of the labels present, in the order the rows first show
-    /// them, holds a small number per row and hands Parquet its dictionary as it is.
+    /// A categorical column of labels: `key(row)` names the row's label (`None`: null) and
+    /// `write` writes a key's text, once per distinct key. Tables hold a row per connection
+    /// or SYN but few distinct addresses or reasons: a column of strings copied every label
+    /// into every row, and Parquet then hashed each row's string back into a dictionary.
+    /// The column holds a number per row, its categories numbered in the order the rows
+    /// first show them (in categories of its own, so that its file is the same whichever
+    /// table was built first). Categorical, not Enum: comparing it with a text it lacks
+    /// finds nothing instead of failing.
     pub fn labels<K: Hash + Eq + Copy + 'a>(
         self,
         name: &str,
@@ -95,6 +98,7 @@ impl<'a, R: 'a> Frame<'a, R> {
             name: name.into(),
             key,
             write,
+            vocabulary: None,
             codes,
             null_rows: false,
             last: None,
@@ -103,15 +107,29 @@ impl<'a, R: 'a> Frame<'a, R> {
         })
     }
 
-    /// A column of fixed words (a verdict, a state): `word(row)` is the row's word. Words
-    /// are told apart by where they are kept, which is the same for every row a match arm
-    /// names: a word met at a second place is still given the first one's label.
-    pub fn words(self, name: &str, word: impl Fn(&R) -> Option<&'static str> + 'a) -> Self {
-        self.labels(
-            name,
-            move |row| word(row).map(StaticWord),
-            |word, text| text.push_str(word.0),
-        )
+    /// An Enum column of words from a fixed `vocabulary` (a verdict, a state), in its
+    /// order: `word(row)` is the row's word. Every word of the vocabulary is a category
+    /// whether the rows hold it or not, so a filter on any of them works on any capture.
+    /// Words are told apart by where they are kept, which is the same for every row a match
+    /// arm names; a word met at a second place is looked up by its text.
+    pub fn words(
+        self,
+        name: &str,
+        vocabulary: &'static [&'static str],
+        word: impl Fn(&R) -> Option<&'static str> + 'a,
+    ) -> Self {
+        let codes = Vec::with_capacity(self.rows.len());
+        self.with(Labels {
+            name: name.into(),
+            key: move |row: &R| word(row).map(StaticWord),
+            write: |word: &StaticWord, text: &mut String| text.push_str(word.0),
+            vocabulary: Some(vocabulary),
+            codes,
+            null_rows: false,
+            last: None,
+            known: FastMap::default(),
+            texts: FastMap::default(),
+        })
     }
 
     /// An address column.
@@ -132,13 +150,13 @@ impl<'a, R: 'a> Frame<'a, R> {
             .values("client_port", move |r| u32::from(tuple(r).client.port()))
             .addrs("server_addr", move |r| tuple(r).server.ip())
             .values("server_port", move |r| u32::from(tuple(r).server.port()))
-            .words("family", move |r| Some(family(&tuple(r).client)))
+            .words("family", &FAMILIES, move |r| Some(family(&tuple(r).client)))
     }
 
     pub fn build(mut self) -> PolarsResult<DataFrame> {
         for block in self.rows.chunks(BLOCK_ROWS) {
             for column in &mut self.columns {
-                column.extend(block);
+                column.extend(block)?;
             }
         }
         let columns = self
@@ -149,6 +167,9 @@ impl<'a, R: 'a> Frame<'a, R> {
         DataFrame::new(self.rows.len(), columns)
     }
 }
+
+/// The words of a `family` column.
+pub const FAMILIES: [&str; 2] = ["ipv4", "ipv6"];
 
 pub fn family(addr: &SocketAddr) -> &'static str {
     if addr.is_ipv4() { "ipv4" } else { "ipv6" }
@@ -169,8 +190,9 @@ where
     F: Fn(&R) -> T,
     Series: NamedFrom<Vec<T>, P>,
 {
-    fn extend(&mut self, rows: &[R]) {
+    fn extend(&mut self, rows: &[R]) -> PolarsResult<()> {
         self.values.extend(rows.iter().map(&self.value));
+        Ok(())
     }
 
     fn finish(self: Box<Self>) -> PolarsResult<Column> {
@@ -190,12 +212,13 @@ struct Text<F> {
 }
 
 impl<R, F: Fn(&R, &mut String)> Fill<R> for Text<F> {
-    fn extend(&mut self, rows: &[R]) {
+    fn extend(&mut self, rows: &[R]) -> PolarsResult<()> {
         for row in rows {
             self.buffer.clear();
             (self.write)(row, &mut self.buffer);
             self.builder.append_value(&self.buffer);
         }
+        Ok(())
     }
 
     fn finish(self: Box<Self>) -> PolarsResult<Column> {
@@ -225,6 +248,8 @@ struct Labels<K, F, W> {
     name: PlSmallStr,
     key: F,
     write: W,
+    /// The words of an Enum column; `None`: a categorical one of the labels present.
+    vocabulary: Option<&'static [&'static str]>,
     /// Each row's label, [`NULL_LABEL`] for a null.
     codes: Vec<u32>,
     null_rows: bool,
@@ -236,6 +261,12 @@ struct Labels<K, F, W> {
     texts: FastMap<String, u32>,
 }
 
+/// Where the categories of categorical columns are registered, each column's under a
+/// name of its own.
+const CATEGORIES_NAMESPACE: &str = "pawscope";
+/// Categorical columns made so far: the number in each one's categories' name.
+static COLUMNS: AtomicU64 = AtomicU64::new(0);
+
 /// A null row's label while the column is filled: a table would need more rows than it can
 /// hold to have this many labels.
 const NULL_LABEL: u32 = u32::MAX;
@@ -245,25 +276,35 @@ where
     K: Hash + Eq + Copy,
     W: Fn(&K, &mut String),
 {
-    fn label(&mut self, key: K) -> u32 {
+    fn label(&mut self, key: K) -> PolarsResult<u32> {
         if let Some((last, code)) = self.last
             && last == key
         {
-            return code;
+            return Ok(code);
         }
         let code = match self.known.get(&key) {
             Some(&code) => code,
             None => {
                 let mut text = String::new();
                 (self.write)(&key, &mut text);
-                let next = self.texts.len() as u32;
-                let code = *self.texts.entry(text).or_insert(next);
+                let code = match self.vocabulary {
+                    Some(words) => match words.iter().position(|word| *word == text) {
+                        Some(at) => at as u32,
+                        None => polars_bail!(
+                            ComputeError: "column {}: '{text}' is not one of its words", self.name
+                        ),
+                    },
+                    None => {
+                        let next = self.texts.len() as u32;
+                        *self.texts.entry(text).or_insert(next)
+                    }
+                };
                 self.known.insert(key, code);
                 code
             }
         };
         self.last = Some((key, code));
-        code
+        Ok(code)
     }
 }
 
@@ -273,10 +314,10 @@ where
     F: Fn(&R) -> Option<K>,
     W: Fn(&K, &mut String),
 {
-    fn extend(&mut self, rows: &[R]) {
+    fn extend(&mut self, rows: &[R]) -> PolarsResult<()> {
         for row in rows {
             let code = match (self.key)(row) {
-                Some(key) => self.label(key),
+                Some(key) => self.label(key)?,
                 None => {
                     self.null_rows = true;
                     NULL_LABEL
@@ -284,17 +325,39 @@ where
             };
             self.codes.push(code);
         }
+        Ok(())
     }
 
     fn finish(self: Box<Self>) -> PolarsResult<Column> {
-        let mut texts: Vec<(&String, &u32)> = self.texts.iter().collect();
-        texts.sort_unstable_by_key(|(_, code)| **code);
-        let categories = FrozenCategories::new(texts.iter().map(|(text, _)| text.as_str()))?;
-        let physical = categories.physical();
-        let dtype = DataType::from_frozen_categories(categories);
         let (name, codes, null_rows) = (self.name, self.codes, self.null_rows);
-        // The codes as wide as the number of labels asks (u8 up to 255 labels).
-        macro_rules! enum_column {
+        let (dtype, physical) = match self.vocabulary {
+            Some(words) => {
+                let categories = FrozenCategories::new(words.iter().copied())?;
+                let physical = categories.physical();
+                (DataType::from_frozen_categories(categories), physical)
+            }
+            None => {
+                let categories = Categories::new(
+                    format!("{name}#{}", COLUMNS.fetch_add(1, Ordering::Relaxed)).into(),
+                    CATEGORIES_NAMESPACE.into(),
+                    CategoricalPhysical::U32,
+                );
+                let mapping = categories.mapping();
+                let mut texts: Vec<(String, u32)> = self.texts.into_iter().collect();
+                texts.sort_unstable_by_key(|(_, code)| *code);
+                for (text, code) in texts {
+                    // Fresh categories number their texts 0, 1, ... as the codes did.
+                    let category = mapping.insert_cat(&text)?;
+                    polars_ensure!(category == code, ComputeError: "column {name}: categories out of step");
+                }
+                (
+                    DataType::from_categories(categories),
+                    CategoricalPhysical::U32,
+                )
+            }
+        };
+        // The codes as wide as the categories ask (u8 up to 255 words).
+        macro_rules! categorical_column {
             ($codes:ty, $chunked:ty) => {{
                 let codes = if null_rows {
                     let code = |c: &u32| (*c != NULL_LABEL).then_some(*c as _);
@@ -302,16 +365,16 @@ where
                 } else {
                     <$codes>::from_vec(name, codes.iter().map(|c| *c as _).collect())
                 };
-                // SAFETY: every code was given to a text the categories hold, in order.
+                // SAFETY: every code is the number of a text the categories hold.
                 unsafe { <$chunked>::from_cats_and_dtype_unchecked(codes, dtype) }
                     .into_series()
                     .into_column()
             }};
         }
         Ok(match physical {
-            CategoricalPhysical::U8 => enum_column!(UInt8Chunked, Categorical8Chunked),
-            CategoricalPhysical::U16 => enum_column!(UInt16Chunked, Categorical16Chunked),
-            CategoricalPhysical::U32 => enum_column!(UInt32Chunked, Categorical32Chunked),
+            CategoricalPhysical::U8 => categorical_column!(UInt8Chunked, Categorical8Chunked),
+            CategoricalPhysical::U16 => categorical_column!(UInt16Chunked, Categorical16Chunked),
+            CategoricalPhysical::U32 => categorical_column!(UInt32Chunked, Categorical32Chunked),
         })
     }
 }
@@ -320,9 +383,15 @@ where
 mod tests {
     use super::*;
 
+    fn texts(column: &Column) -> Vec<Option<String>> {
+        let column = column.cast(&DataType::String).unwrap();
+        let texts = column.str().unwrap().iter();
+        texts.map(|t| t.map(str::to_string)).collect()
+    }
+
     #[test]
-    fn labels_are_the_texts_present_in_the_order_rows_first_show_them() {
-        // "b" is kept in two places: compared by address they are two keys, one label.
+    fn words_are_enums_of_their_whole_vocabulary_and_labels_categories_of_those_present() {
+        // "b" is kept in two places: compared by address they are two keys, one word.
         let b_elsewhere: &'static str = Box::leak(String::from("b").into_boxed_str());
         let rows: Vec<Option<&'static str>> = vec![
             Some("b"),
@@ -333,7 +402,7 @@ mod tests {
             Some("b"),
         ];
         let frame = Frame::over(&rows)
-            .words("word", |row| *row)
+            .words("word", &["a", "b", "c"], |row| *row)
             .addrs("addr", |row| {
                 IpAddr::from([192, 0, 2, row.map_or(0, |w| w.len() as u8 + 1)])
             })
@@ -343,18 +412,40 @@ mod tests {
         let DataType::Enum(categories, _) = word.dtype() else {
             panic!("{:?}", word.dtype());
         };
-        let texts: Vec<&str> = categories.categories().values_iter().collect();
-        assert_eq!(texts, ["b", "a"]);
-        let words = word.cast(&DataType::String).unwrap();
-        let words: Vec<Option<&str>> = words.str().unwrap().iter().collect();
-        assert_eq!(words, rows);
-        let addrs = frame
-            .column("addr")
-            .unwrap()
-            .cast(&DataType::String)
-            .unwrap();
-        let addrs: Vec<Option<&str>> = addrs.str().unwrap().iter().collect();
-        let two = Some("192.0.2.2");
-        assert_eq!(addrs, [two, Some("192.0.2.0"), two, two, two, two]);
+        let words: Vec<&str> = categories.categories().values_iter().collect();
+        assert_eq!(words, ["a", "b", "c"]);
+        let expected: Vec<Option<String>> = rows.iter().map(|r| r.map(str::to_string)).collect();
+        assert_eq!(texts(word), expected);
+
+        let addr = frame.column("addr").unwrap();
+        let DataType::Categorical(_, mapping) = addr.dtype() else {
+            panic!("{:?}", addr.dtype());
+        };
+        // Numbered as the rows first show them.
+        assert_eq!(mapping.cat_to_str(0), Some("192.0.2.2"));
+        assert_eq!(mapping.cat_to_str(1), Some("192.0.2.0"));
+        let two = Some("192.0.2.2".to_string());
+        let none = Some("192.0.2.0".to_string());
+        assert_eq!(
+            texts(addr),
+            [
+                two.clone(),
+                none,
+                two.clone(),
+                two.clone(),
+                two.clone(),
+                two
+            ]
+        );
+    }
+
+    #[test]
+    fn a_word_outside_its_vocabulary_is_an_error() {
+        let rows = ["a", "d"];
+        let built = Frame::over(&rows)
+            .words("word", &["a", "b"], |row| Some(*row))
+            .build();
+        let error = built.unwrap_err().to_string();
+        assert!(error.contains("'d' is not one of its words"), "{error}");
     }
 }

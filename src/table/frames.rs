@@ -5,10 +5,11 @@ use std::fmt::Write;
 
 use polars::prelude::*;
 
-use super::attempts::Attempt;
-use super::columns::{Frame, family};
+use super::attempts::{Attempt, Outcome};
+use super::columns::{FAMILIES, Frame, family};
 use crate::flow::{
-    CloseKind, Closer, FoundState, IncarnationRecord, Reuse, SynRecord, TimeWaitEnd, TimeWaitHolder,
+    CloseKind, Closer, FoundState, IncarnationRecord, ObservedReply, Reuse, SynRecord, TimeWaitEnd,
+    TimeWaitHolder, Verdict,
 };
 use crate::nat::{AddressEvent, AddressReport, Clock, ClockModel, NatReport};
 use crate::seq::{after, ts_diff};
@@ -51,6 +52,14 @@ fn in_time_order<R: Copy, K: Ord>(
 fn ms(ns: Option<i64>) -> Option<f64> {
     ns.map(|v| v as f64 / 1e6)
 }
+
+/// The words of each column of fixed words, in the order of their Enum's categories.
+const CLOSERS: [&str; 4] = ["client", "server", "simultaneous", "none"];
+const CLOSE_KINDS: [&str; 3] = ["fin", "rst", "none"];
+const HOLDERS: [&str; 3] = ["server", "client", "none"];
+const TIME_WAIT_ENDS: [&str; 4] = ["expired", "rst", "syn", "open_at_end"];
+const FOUND_STATES: [&str; 5] = ["listen", "time_wait", "syn_recv", "open", "unknown"];
+const CLOCK_MODELS: [&str; 3] = ["per_host", "per_connection", "unknown"];
 
 fn closer_key(closer: Closer) -> &'static str {
     match closer {
@@ -129,13 +138,21 @@ pub fn connections_frame(incarnations: &[IncarnationRecord]) -> PolarsResult<Dat
         .values("server_bytes", |r| r.server.payload_bytes)
         .values("client_segments", |r| r.client.segments)
         .values("server_segments", |r| r.server.segments)
-        .words("closed_first", |r| Some(closer_key(r.closed_first)))
-        .words("close_kind", |r| Some(close_kind_key(r.close_kind)))
+        .words("closed_first", &CLOSERS, |r| {
+            Some(closer_key(r.closed_first))
+        })
+        .words("close_kind", &CLOSE_KINDS, |r| {
+            Some(close_kind_key(r.close_kind))
+        })
         .times("end_time", |r| r.end_ns)
-        .words("time_wait_holder", |r| Some(holder_key(r.time_wait_holder)))
+        .words("time_wait_holder", &HOLDERS, |r| {
+            Some(holder_key(r.time_wait_holder))
+        })
         .times("time_wait_start", |r| r.time_wait_start_ns)
         .times("time_wait_end", |r| r.time_wait_end_ns)
-        .words("time_wait_end_reason", |r| r.time_wait_end.map(tw_end_key))
+        .words("time_wait_end_reason", &TIME_WAIT_ENDS, |r| {
+            r.time_wait_end.map(tw_end_key)
+        })
         .values("gap_to_next_ms", |r| ms(r.gap_to_next_ns))
         .build()
 }
@@ -152,18 +169,22 @@ pub fn syns_frame(syns: &[SynRecord], attempts: &[u64]) -> PolarsResult<DataFram
         .values("tsval", |(r, _)| r.tsval)
         .values("retransmission", |(r, _)| r.retransmission)
         .values("attempt", |(_, attempt)| *attempt)
-        .words("state_found", |(r, _)| Some(found_key(&r.found)))
+        .words("state_found", &FOUND_STATES, |(r, _)| {
+            Some(found_key(&r.found))
+        })
         .values("tw_ts_recent", move |r| tw(r).and_then(|(ts, _, _)| ts))
         .values("tw_rcv_nxt", move |r| tw(r).map(|(_, rcv, _)| rcv))
         .values("tw_age_ms", move |r| ms(tw(r).map(|(_, _, age)| age)))
-        .words("verdict", |(r, _)| Some(r.verdict.key()))
+        .words("verdict", &Verdict::KEYS, |(r, _)| Some(r.verdict.key()))
         .labels(
             "reason",
             |(r, _)| Some(r.reason_words()),
             |words, text| text.extend(words.iter().flatten().copied()),
         )
-        .words("predicted_reply", |(r, _)| Some(r.predicted_reply.key()))
-        .words("reply", |(r, _)| Some(r.reply.key()))
+        .words("predicted_reply", &ObservedReply::KEYS, |(r, _)| {
+            Some(r.predicted_reply.key())
+        })
+        .words("reply", &ObservedReply::KEYS, |(r, _)| Some(r.reply.key()))
         .values("reply_delay_ms", |(r, _)| ms(r.reply_delay_ns))
         .values("reply_server_isn", |(r, _)| r.reply_server_isn)
         .values("expected_server_isn", |(r, _)| r.expected_server_isn)
@@ -186,7 +207,7 @@ pub fn attempts_frame(attempts: &[Attempt]) -> PolarsResult<DataFrame> {
         .text("client_ports", ports)
         .addrs("server_addr", |a| a.server.ip())
         .values("server_port", |a| u32::from(a.server.port()))
-        .words("family", |a| Some(family(&a.server)))
+        .words("family", &FAMILIES, |a| Some(family(&a.server)))
         .values("isn", |a| a.isn)
         .times("first_syn_time", |a| Some(a.first_syn_ns))
         .times("last_syn_time", |a| Some(a.last_syn_ns))
@@ -194,7 +215,7 @@ pub fn attempts_frame(attempts: &[Attempt]) -> PolarsResult<DataFrame> {
         .values("public_ports", |a| a.client_ports.len() as u32)
         .values("paws_rejects", |a| a.paws_rejects)
         .values("seq_rejects", |a| a.seq_rejects)
-        .words("outcome", |a| Some(a.outcome.key()))
+        .words("outcome", &Outcome::KEYS, |a| Some(a.outcome.key()))
         .times("established_time", |a| a.established_ns)
         .values("time_to_establish_ms", |a| ms(a.time_to_establish_ns()))
         .build()
@@ -215,12 +236,14 @@ pub fn reuse_frame(syns: &[SynRecord]) -> PolarsResult<DataFrame> {
         .values("isn", |(r, _)| r.isn)
         .values("tsval", |(r, _)| r.tsval)
         .times("previous_end_time", |(_, u)| u.previous_end_ns)
-        .words("previous_time_wait_holder", |(_, u)| {
+        .words("previous_time_wait_holder", &HOLDERS, |(_, u)| {
             Some(holder_key(u.previous_holder))
         })
         .values("gap_ms", |(_, u)| u.gap_ns as f64 / 1e6)
         .values("within_2msl", |(_, u)| u.within_2msl)
-        .words("state_found", |(r, _)| Some(found_key(&r.found)))
+        .words("state_found", &FOUND_STATES, |(r, _)| {
+            Some(found_key(&r.found))
+        })
         .values("ts_recent", ts_recent)
         .values("tsval_minus_ts_recent", move |row| {
             let (r, _) = row;
@@ -232,9 +255,13 @@ pub fn reuse_frame(syns: &[SynRecord]) -> PolarsResult<DataFrame> {
         .values("seq_after_rcv_nxt", move |row| {
             tw(row).map(|(_, rcv, _)| after(row.0.isn, rcv))
         })
-        .words("verdict", |(r, _)| Some(r.verdict.key()))
-        .words("reason", |(r, _)| Some(r.reason))
-        .words("reply", |(r, _)| Some(r.reply.key()))
+        .words("verdict", &Verdict::KEYS, |(r, _)| Some(r.verdict.key()))
+        .labels(
+            "reason",
+            |(r, _)| Some(r.reason),
+            |reason, text| text.push_str(reason),
+        )
+        .words("reply", &ObservedReply::KEYS, |(r, _)| Some(r.reply.key()))
         .build()
 }
 
@@ -260,7 +287,7 @@ pub fn nat_hosts_frame(nat: &NatReport) -> PolarsResult<DataFrame> {
     Frame::over(&rows)
         .addrs("address", |(a, _, _)| a.source)
         .addrs("server_addr", |(a, _, _)| a.destination)
-        .words("clock_model", |(_, _, model)| Some(*model))
+        .words("clock_model", &CLOCK_MODELS, |(_, _, model)| Some(*model))
         .values("clock", |(_, c, _)| c.id)
         .values("rate_hz", |(_, c, _)| c.rate_hz)
         .times("first_time", |(_, c, _)| Some(c.first_ns))
@@ -317,6 +344,90 @@ mod tests {
                 ((state >> 20) as i64 % 400, tuple, n)
             })
             .collect()
+    }
+
+    #[test]
+    fn every_word_a_column_can_hold_is_in_its_vocabulary() {
+        // Each list names every variant: the matches below stop compiling when one is added.
+        let closers = [
+            Closer::Client,
+            Closer::Server,
+            Closer::Simultaneous,
+            Closer::Nobody,
+        ];
+        for c in closers {
+            match c {
+                Closer::Client | Closer::Server | Closer::Simultaneous | Closer::Nobody => {}
+            }
+        }
+        let kinds = [CloseKind::Fin, CloseKind::Rst, CloseKind::None];
+        let holders = [
+            TimeWaitHolder::Server,
+            TimeWaitHolder::Client,
+            TimeWaitHolder::Nobody,
+        ];
+        let ends = [
+            TimeWaitEnd::Expired,
+            TimeWaitEnd::KilledByRst,
+            TimeWaitEnd::ReopenedBySyn,
+            TimeWaitEnd::OpenAtEnd,
+        ];
+        let found = [
+            FoundState::Listen,
+            FoundState::TimeWait {
+                ts_recent: 0,
+                ts_negotiated: true,
+                rcv_nxt: 0,
+                age_ns: 0,
+            },
+            FoundState::SynRecv,
+            FoundState::Open,
+            FoundState::Unknown,
+        ];
+        let verdicts = [
+            Verdict::Accepted,
+            Verdict::PawsReject,
+            Verdict::SeqReject,
+            Verdict::NoListener,
+            Verdict::PawsPassiveDrop,
+            Verdict::Unknown,
+        ];
+        let replies = [
+            ObservedReply::SynAck,
+            ObservedReply::ChallengeAck,
+            ObservedReply::Rst,
+            ObservedReply::None,
+        ];
+        let outcomes = [
+            Outcome::NoReply,
+            Outcome::Rejected,
+            Outcome::SynAckOnly,
+            Outcome::Established,
+        ];
+        let models = [
+            ClockModel::PerHost,
+            ClockModel::PerConnection,
+            ClockModel::Unknown,
+        ];
+        let check = |keys: Vec<&str>, vocabulary: &[&str]| {
+            // The vocabulary is exactly the keys, in the variants' order.
+            assert_eq!(keys, vocabulary);
+        };
+        check(closers.map(closer_key).to_vec(), &CLOSERS);
+        check(kinds.map(close_kind_key).to_vec(), &CLOSE_KINDS);
+        check(holders.map(holder_key).to_vec(), &HOLDERS);
+        check(ends.map(tw_end_key).to_vec(), &TIME_WAIT_ENDS);
+        check(found.iter().map(found_key).collect(), &FOUND_STATES);
+        check(verdicts.iter().map(Verdict::key).collect(), &Verdict::KEYS);
+        check(
+            replies.iter().map(ObservedReply::key).collect(),
+            &ObservedReply::KEYS,
+        );
+        check(outcomes.iter().map(Outcome::key).collect(), &Outcome::KEYS);
+        check(models.map(clock_model_key).to_vec(), &CLOCK_MODELS);
+        let v6: SocketAddr = "[2001:db8::1]:1".parse().unwrap();
+        let v4: SocketAddr = "192.0.2.1:1".parse().unwrap();
+        check(vec![family(&v4), family(&v6)], &FAMILIES);
     }
 
     #[test]

@@ -7,7 +7,6 @@ use std::fmt::Write;
 use std::hash::Hash;
 use std::marker::PhantomData;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use polars::prelude::*;
 
@@ -83,19 +82,22 @@ impl<'a, R: 'a> Frame<'a, R> {
     /// `write` writes a key's text, once per distinct key. Tables hold a row per connection
     /// or SYN but few distinct addresses or reasons: a column of strings copied every label
     /// into every row, and Parquet then hashed each row's string back into a dictionary.
-    /// The column holds a number per row, its categories numbered in the order the rows
-    /// first show them (in categories of its own, so that its file is the same whichever
-    /// table was built first). Categorical, not Enum: comparing it with a text it lacks
-    /// finds nothing instead of failing.
+    /// The column holds a number per row in the categories named `set`, which every column
+    /// of labels of that kind shares (every address column, in every table): columns of
+    /// two tables join, and two builds of a table are equal. Parquet writes the labels a
+    /// column holds in the order its rows first show them, whatever numbers they had.
+    /// Categorical, not Enum: comparing it with a text it lacks finds nothing.
     pub fn labels<K: Hash + Eq + Copy + 'a>(
         self,
         name: &str,
+        set: &'static str,
         key: impl Fn(&R) -> Option<K> + 'a,
         write: impl Fn(&K, &mut String) + 'a,
     ) -> Self {
         let codes = Vec::with_capacity(self.rows.len());
         self.with(Labels {
             name: name.into(),
+            set,
             key,
             write,
             vocabulary: None,
@@ -123,6 +125,7 @@ impl<'a, R: 'a> Frame<'a, R> {
             name: name.into(),
             key: move |row: &R| word(row).map(StaticWord),
             write: |word: &StaticWord, text: &mut String| text.push_str(word.0),
+            set: "",
             vocabulary: Some(vocabulary),
             codes,
             null_rows: false,
@@ -136,6 +139,7 @@ impl<'a, R: 'a> Frame<'a, R> {
     pub fn addrs(self, name: &str, addr: impl Fn(&R) -> IpAddr + 'a) -> Self {
         self.labels(
             name,
+            "address",
             move |row| Some(addr(row)),
             |addr, text| {
                 // Writing into a String cannot fail.
@@ -246,6 +250,8 @@ impl Hash for StaticWord {
 
 struct Labels<K, F, W> {
     name: PlSmallStr,
+    /// The name of a categorical column's categories.
+    set: &'static str,
     key: F,
     write: W,
     /// The words of an Enum column; `None`: a categorical one of the labels present.
@@ -261,11 +267,8 @@ struct Labels<K, F, W> {
     texts: FastMap<String, u32>,
 }
 
-/// Where the categories of categorical columns are registered, each column's under a
-/// name of its own.
+/// Where the categories of categorical columns are registered.
 const CATEGORIES_NAMESPACE: &str = "pawscope";
-/// Categorical columns made so far: the number in each one's categories' name.
-static COLUMNS: AtomicU64 = AtomicU64::new(0);
 
 /// A null row's label while the column is filled: a table would need more rows than it can
 /// hold to have this many labels.
@@ -329,7 +332,7 @@ where
     }
 
     fn finish(self: Box<Self>) -> PolarsResult<Column> {
-        let (name, codes, null_rows) = (self.name, self.codes, self.null_rows);
+        let (name, mut codes, null_rows) = (self.name, self.codes, self.null_rows);
         let (dtype, physical) = match self.vocabulary {
             Some(words) => {
                 let categories = FrozenCategories::new(words.iter().copied())?;
@@ -338,17 +341,18 @@ where
             }
             None => {
                 let categories = Categories::new(
-                    format!("{name}#{}", COLUMNS.fetch_add(1, Ordering::Relaxed)).into(),
+                    self.set.into(),
                     CATEGORIES_NAMESPACE.into(),
                     CategoricalPhysical::U32,
                 );
                 let mapping = categories.mapping();
-                let mut texts: Vec<(String, u32)> = self.texts.into_iter().collect();
-                texts.sort_unstable_by_key(|(_, code)| *code);
-                for (text, code) in texts {
-                    // Fresh categories number their texts 0, 1, ... as the codes did.
-                    let category = mapping.insert_cat(&text)?;
-                    polars_ensure!(category == code, ComputeError: "column {name}: categories out of step");
+                // Each label's number in the shared categories, by the number it had here.
+                let mut numbers = vec![0; self.texts.len()];
+                for (text, code) in &self.texts {
+                    numbers[*code as usize] = mapping.insert_cat(text)?;
+                }
+                for code in codes.iter_mut().filter(|c| **c != NULL_LABEL) {
+                    *code = numbers[*code as usize];
                 }
                 (
                     DataType::from_categories(categories),
@@ -418,12 +422,10 @@ mod tests {
         assert_eq!(texts(word), expected);
 
         let addr = frame.column("addr").unwrap();
-        let DataType::Categorical(_, mapping) = addr.dtype() else {
+        let DataType::Categorical(categories, _) = addr.dtype() else {
             panic!("{:?}", addr.dtype());
         };
-        // Numbered as the rows first show them.
-        assert_eq!(mapping.cat_to_str(0), Some("192.0.2.2"));
-        assert_eq!(mapping.cat_to_str(1), Some("192.0.2.0"));
+        assert_eq!(categories.name().as_str(), "address");
         let two = Some("192.0.2.2".to_string());
         let none = Some("192.0.2.0".to_string());
         assert_eq!(

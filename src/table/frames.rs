@@ -178,6 +178,7 @@ pub fn syns_frame(syns: &[SynRecord], attempts: &[u64]) -> PolarsResult<DataFram
         .words("verdict", &Verdict::KEYS, |(r, _)| Some(r.verdict.key()))
         .labels(
             "reason",
+            "reason",
             |(r, _)| Some(r.reason_words()),
             |words, text| text.extend(words.iter().flatten().copied()),
         )
@@ -257,6 +258,7 @@ pub fn reuse_frame(syns: &[SynRecord]) -> PolarsResult<DataFrame> {
         })
         .words("verdict", &Verdict::KEYS, |(r, _)| Some(r.verdict.key()))
         .labels(
+            "reason",
             "reason",
             |(r, _)| Some(r.reason),
             |reason, text| text.push_str(reason),

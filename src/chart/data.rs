@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 
 use crate::analysis::{Analysis, port_occupancy};
-use crate::flow::{FoundState, ObservedReply, SynRecord, TupleKey, Verdict};
+use crate::flow::{FoundState, IncarnationRecord, ObservedReply, SynRecord, TupleKey, Verdict};
 use crate::pair_numbers::PairNumbers;
 use crate::table::SharedAttempts;
 
@@ -158,25 +158,11 @@ pub fn timeline_chart(analysis: &Analysis) -> TimelineChart {
     let incarnations = records.map_or(&[][..], |r| &r.incarnations[..]);
     // The busiest tuples first: most rejected SYNs, then most SYNs, then the tuple for
     // stability. Ranked from counts alone; lanes are drawn only for the tuples that make it.
-    // Counted by tuple number, each tuple referred to where its record holds it: a map
-    // holding a million 64-byte tuple keys spent more time on memory than on counting.
-    // Each record's tuple number is kept, so that its lane is found by number afterwards
-    // instead of by hashing its tuple again.
-    let mut numbers: PairNumbers<TupleKey> = PairNumbers::with_capacity(incarnations.len());
-    let mut ranked: Vec<Ranked<'_>> = Vec::with_capacity(incarnations.len());
-    let incarnation_numbers: Vec<u32> = incarnations
-        .iter()
-        .map(|incarnation| counts_of(&mut numbers, &mut ranked, &incarnation.tuple).0)
-        .collect();
-    let syn_numbers: Vec<u32> = syns_of(analysis)
-        .iter()
-        .map(|syn| {
-            let (number, (rejects, syns)) = counts_of(&mut numbers, &mut ranked, &syn.tuple);
-            *rejects += usize::from(syn.verdict.is_reject());
-            *syns += 1;
-            number
-        })
-        .collect();
+    let TupleNumbers {
+        incarnations: incarnation_numbers,
+        syns: syn_numbers,
+        mut ranked,
+    } = TupleNumbers::of(incarnations, syns_of(analysis));
     let total_tuples = ranked.len();
     let busiest_first = |a: &Ranked<'_>, b: &Ranked<'_>| {
         (b.counts.0.cmp(&a.counts.0))
@@ -237,6 +223,94 @@ struct Ranked<'t> {
     tuple: &'t TupleKey,
     counts: (usize, usize),
     number: u32,
+}
+
+/// Every tuple of the records numbered, with its counts: each record's tuple number is kept,
+/// so that its lane is found by number afterwards instead of by its tuple again.
+struct TupleNumbers<'t> {
+    incarnations: Vec<u32>,
+    syns: Vec<u32>,
+    /// Each tuple, by its number.
+    ranked: Vec<Ranked<'t>>,
+}
+
+/// A record's place among the incarnations, or among the SYNs with this bit set.
+const SYN_RECORD: u32 = 1 << 31;
+
+impl<'t> TupleNumbers<'t> {
+    fn of(incarnations: &'t [IncarnationRecord], syns: &'t [SynRecord]) -> Self {
+        Self::by_sorting(incarnations, syns).unwrap_or_else(|| Self::by_hashing(incarnations, syns))
+    }
+
+    /// IPv4 tuples as integers beside their records' places, sorted: each run of one tuple
+    /// is numbered. Two million lookups in a map of a million 64-byte tuples waited on
+    /// memory for each; the sort reads the records once, in order. `None` when a tuple is
+    /// IPv6 (or the records are too many to mark).
+    fn by_sorting(incarnations: &'t [IncarnationRecord], syns: &'t [SynRecord]) -> Option<Self> {
+        if incarnations.len() >= SYN_RECORD as usize || syns.len() >= SYN_RECORD as usize {
+            return None;
+        }
+        let places = (incarnations.iter().map(|r| &r.tuple).zip(0..))
+            .chain(syns.iter().map(|r| &r.tuple).zip(SYN_RECORD..));
+        let mut keyed: Vec<(u128, u32)> = places
+            .map(|(tuple, place)| Some((tuple.v4_order()?, place)))
+            .collect::<Option<_>>()?;
+        keyed.sort_unstable();
+        let mut numbers = TupleNumbers {
+            incarnations: vec![0; incarnations.len()],
+            syns: vec![0; syns.len()],
+            ranked: Vec::new(),
+        };
+        for run in keyed.chunk_by(|a, b| a.0 == b.0) {
+            let number = numbers.ranked.len() as u32;
+            let first = run[0].1;
+            let tuple = match first.checked_sub(SYN_RECORD) {
+                Some(syn) => &syns[syn as usize].tuple,
+                None => &incarnations[first as usize].tuple,
+            };
+            let mut counts = (0, 0);
+            for &(_, place) in run {
+                match place.checked_sub(SYN_RECORD) {
+                    Some(syn) => {
+                        numbers.syns[syn as usize] = number;
+                        counts.0 += usize::from(syns[syn as usize].verdict.is_reject());
+                        counts.1 += 1;
+                    }
+                    None => numbers.incarnations[place as usize] = number,
+                }
+            }
+            numbers.ranked.push(Ranked {
+                tuple,
+                counts,
+                number,
+            });
+        }
+        Some(numbers)
+    }
+
+    /// Each record's tuple looked up in a map, numbered as first seen.
+    fn by_hashing(incarnations: &'t [IncarnationRecord], syns: &'t [SynRecord]) -> Self {
+        let mut numbers: PairNumbers<TupleKey> = PairNumbers::with_capacity(incarnations.len());
+        let mut ranked: Vec<Ranked<'_>> = Vec::with_capacity(incarnations.len());
+        let incarnations = incarnations
+            .iter()
+            .map(|incarnation| counts_of(&mut numbers, &mut ranked, &incarnation.tuple).0)
+            .collect();
+        let syns = syns
+            .iter()
+            .map(|syn| {
+                let (number, (rejects, syns)) = counts_of(&mut numbers, &mut ranked, &syn.tuple);
+                *rejects += usize::from(syn.verdict.is_reject());
+                *syns += 1;
+                number
+            })
+            .collect();
+        TupleNumbers {
+            incarnations,
+            syns,
+            ranked,
+        }
+    }
 }
 
 /// The number of `tuple` and its counts, kept in `counts` by that number.
@@ -332,5 +406,92 @@ pub fn port_chart(analysis: &Analysis, client_time_wait_ns: i64) -> PortChart {
         range_size,
         series,
         end,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::net::SocketAddr;
+
+    use super::*;
+    use crate::flow::{CloseKind, Closer, SideTraffic, TimeWaitHolder};
+
+    fn tuple(n: u64) -> TupleKey {
+        TupleKey {
+            client: SocketAddr::from(([203, 0, 113, (n % 3) as u8], 40000 + (n % 4) as u16)),
+            server: "192.0.2.1:80".parse().unwrap(),
+        }
+    }
+
+    fn incarnation(tuple: TupleKey) -> IncarnationRecord {
+        IncarnationRecord {
+            tuple,
+            number: 1,
+            syn_ns: 0,
+            handshake_ns: None,
+            client_isn: 0,
+            server_isn: 0,
+            ts_negotiated: false,
+            client: SideTraffic::default(),
+            server: SideTraffic::default(),
+            closed_first: Closer::Nobody,
+            close_kind: CloseKind::None,
+            end_ns: None,
+            time_wait_holder: TimeWaitHolder::Nobody,
+            time_wait_start_ns: None,
+            time_wait_end_ns: None,
+            time_wait_end: None,
+            gap_to_next_ns: None,
+        }
+    }
+
+    /// Each tuple's counts and the records numbered with it, whatever its number.
+    type ByTuple = BTreeMap<TupleKey, ((usize, usize), Vec<usize>, Vec<usize>)>;
+
+    fn by_tuple(numbers: &TupleNumbers<'_>) -> ByTuple {
+        let mut tuples = ByTuple::new();
+        for ranked in &numbers.ranked {
+            let with = |records: &[u32]| {
+                (0..records.len())
+                    .filter(|&i| records[i] == ranked.number)
+                    .collect()
+            };
+            let entry = (
+                ranked.counts,
+                with(&numbers.incarnations),
+                with(&numbers.syns),
+            );
+            assert!(
+                tuples.insert(*ranked.tuple, entry).is_none(),
+                "numbered twice"
+            );
+        }
+        tuples
+    }
+
+    #[test]
+    fn sorting_numbers_the_tuples_as_hashing_does() {
+        let incarnations: Vec<IncarnationRecord> =
+            (0..40).map(|n| incarnation(tuple(n * 7 % 11))).collect();
+        let syns: Vec<SynRecord> = (0..60)
+            .map(|n| {
+                let mut syn = SynRecord::accepted(n, tuple(n as u64 * 5 % 13), 1, None, {
+                    ObservedReply::SynAck
+                });
+                if n % 4 == 0 {
+                    syn.verdict = Verdict::PawsReject;
+                }
+                syn
+            })
+            .collect();
+        let sorted = TupleNumbers::by_sorting(&incarnations, &syns).expect("IPv4 tuples");
+        let hashed = TupleNumbers::by_hashing(&incarnations, &syns);
+        assert_eq!(by_tuple(&sorted), by_tuple(&hashed));
+        assert_eq!(sorted.ranked.len(), 12);
+        // An IPv6 tuple leaves the numbering to the map.
+        let mut v6 = syns.clone();
+        v6[3].tuple.client = "[2001:db8::1]:40000".parse().unwrap();
+        assert!(TupleNumbers::by_sorting(&incarnations, &v6).is_none());
     }
 }

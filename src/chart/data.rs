@@ -426,34 +426,11 @@ mod tests {
     use std::net::SocketAddr;
 
     use super::*;
-    use crate::flow::{CloseKind, Closer, SideTraffic, TimeWaitHolder};
 
     fn tuple(n: u64) -> TupleKey {
         TupleKey {
             client: SocketAddr::from(([203, 0, 113, (n % 3) as u8], 40000 + (n % 4) as u16)),
             server: "192.0.2.1:80".parse().unwrap(),
-        }
-    }
-
-    fn incarnation(tuple: TupleKey) -> IncarnationRecord {
-        IncarnationRecord {
-            tuple,
-            number: 1,
-            syn_ns: 0,
-            handshake_ns: None,
-            client_isn: 0,
-            server_isn: 0,
-            ts_negotiated: false,
-            client: SideTraffic::default(),
-            server: SideTraffic::default(),
-            closed_first: Closer::Nobody,
-            close_kind: CloseKind::None,
-            end_ns: None,
-            time_wait_holder: TimeWaitHolder::Nobody,
-            time_wait_start_ns: None,
-            time_wait_end_ns: None,
-            time_wait_end: None,
-            gap_to_next_ns: None,
         }
     }
 
@@ -483,8 +460,9 @@ mod tests {
 
     #[test]
     fn sorting_numbers_the_tuples_as_hashing_does() {
-        let incarnations: Vec<IncarnationRecord> =
-            (0..40).map(|n| incarnation(tuple(n * 7 % 11))).collect();
+        let incarnations: Vec<IncarnationRecord> = (0..40)
+            .map(|n| IncarnationRecord::answered(tuple(n * 7 % 11), 0))
+            .collect();
         let syns: Vec<SynRecord> = (0..60)
             .map(|n| {
                 let mut syn = SynRecord::accepted(n, tuple(n as u64 * 5 % 13), 1, None, {

@@ -117,3 +117,30 @@ impl IncarnationRecord<()> {
         }
     }
 }
+
+#[cfg(test)]
+impl IncarnationRecord {
+    /// An incarnation whose SYN at `syn_ns` was answered and nothing else seen: the record
+    /// unit tests start from and vary.
+    pub(crate) fn answered(tuple: TupleKey, syn_ns: i64) -> IncarnationRecord {
+        IncarnationRecord {
+            tuple,
+            number: 1,
+            syn_ns,
+            handshake_ns: None,
+            client_isn: 0,
+            server_isn: 0,
+            ts_negotiated: false,
+            client: SideTraffic::default(),
+            server: SideTraffic::default(),
+            closed_first: Closer::Nobody,
+            close_kind: CloseKind::None,
+            end_ns: None,
+            time_wait_holder: TimeWaitHolder::Nobody,
+            time_wait_start_ns: None,
+            time_wait_end_ns: None,
+            time_wait_end: None,
+            gap_to_next_ns: None,
+        }
+    }
+}

@@ -461,7 +461,10 @@ mod tests {
     #[test]
     fn sorting_numbers_the_tuples_as_hashing_does() {
         let incarnations: Vec<IncarnationRecord> = (0..40)
-            .map(|n| IncarnationRecord::answered(tuple(n * 7 % 11), 0))
+            .map(|n| {
+                let (client, server) = Default::default();
+                IncarnationRecord::answered(tuple(n * 7 % 11), 1, 0, 0, 0, client, server)
+            })
             .collect();
         let syns: Vec<SynRecord> = (0..60)
             .map(|n| {

@@ -93,6 +93,40 @@ pub struct IncarnationRecord<T = TupleKey> {
     pub gap_to_next_ns: Option<i64>,
 }
 
+impl<T> IncarnationRecord<T> {
+    /// An incarnation whose SYN at `syn_ns` the server answered, nothing after the answer
+    /// seen yet: timestamps count as negotiated when both sides' first segments carried one.
+    pub fn answered(
+        tuple: T,
+        number: u32,
+        syn_ns: i64,
+        client_isn: u32,
+        server_isn: u32,
+        client: SideTraffic,
+        server: SideTraffic,
+    ) -> Self {
+        IncarnationRecord {
+            tuple,
+            number,
+            syn_ns,
+            handshake_ns: None,
+            client_isn,
+            server_isn,
+            ts_negotiated: client.first_tsval.is_some() && server.first_tsval.is_some(),
+            client,
+            server,
+            closed_first: Closer::Nobody,
+            close_kind: CloseKind::None,
+            end_ns: None,
+            time_wait_holder: TimeWaitHolder::Nobody,
+            time_wait_start_ns: None,
+            time_wait_end_ns: None,
+            time_wait_end: None,
+            gap_to_next_ns: None,
+        }
+    }
+}
+
 impl IncarnationRecord<()> {
     /// The record of a held incarnation, handed on with its tuple.
     pub fn with_tuple(self, tuple: TupleKey) -> IncarnationRecord {
@@ -114,33 +148,6 @@ impl IncarnationRecord<()> {
             time_wait_end_ns: self.time_wait_end_ns,
             time_wait_end: self.time_wait_end,
             gap_to_next_ns: self.gap_to_next_ns,
-        }
-    }
-}
-
-#[cfg(test)]
-impl IncarnationRecord {
-    /// An incarnation whose SYN at `syn_ns` was answered and nothing else seen: the record
-    /// unit tests start from and vary.
-    pub(crate) fn answered(tuple: TupleKey, syn_ns: i64) -> IncarnationRecord {
-        IncarnationRecord {
-            tuple,
-            number: 1,
-            syn_ns,
-            handshake_ns: None,
-            client_isn: 0,
-            server_isn: 0,
-            ts_negotiated: false,
-            client: SideTraffic::default(),
-            server: SideTraffic::default(),
-            closed_first: Closer::Nobody,
-            close_kind: CloseKind::None,
-            end_ns: None,
-            time_wait_holder: TimeWaitHolder::Nobody,
-            time_wait_start_ns: None,
-            time_wait_end_ns: None,
-            time_wait_end: None,
-            gap_to_next_ns: None,
         }
     }
 }

@@ -1114,30 +1114,21 @@ impl<'p, S: RecordSink> Context<'p, S> {
         if let Some(syn_ack) = syn_ack {
             server.add(syn_ack);
         }
-        tuple.incarnation = Some(IncarnationRecord {
-            tuple: (),
-            number: tuple.incarnations_started,
-            syn_ns: handshake.syn_ns,
-            handshake_ns: None,
-            client_isn: handshake.client_isn,
+        let client = SideTraffic {
+            segments: 1,
+            payload_bytes: 0,
+            first_tsval: handshake.client_tsval,
+            last_tsval: handshake.client_tsval,
+        };
+        tuple.incarnation = Some(IncarnationRecord::answered(
+            (),
+            tuple.incarnations_started,
+            handshake.syn_ns,
+            handshake.client_isn,
             server_isn,
-            ts_negotiated: handshake.client_tsval.is_some() && server.first_tsval.is_some(),
-            client: SideTraffic {
-                segments: 1,
-                payload_bytes: 0,
-                first_tsval: handshake.client_tsval,
-                last_tsval: handshake.client_tsval,
-            },
+            client,
             server,
-            closed_first: Closer::Nobody,
-            close_kind: CloseKind::None,
-            end_ns: None,
-            time_wait_holder: TimeWaitHolder::Nobody,
-            time_wait_start_ns: None,
-            time_wait_end_ns: None,
-            time_wait_end: None,
-            gap_to_next_ns: None,
-        });
+        ));
     }
 
     /// The first SYN-ACK from a port proves a listener: settle the SYNs waiting on it.

@@ -94,19 +94,8 @@ impl<'a, R: 'a> Frame<'a, R> {
         key: impl Fn(&R) -> Option<K> + 'a,
         write: impl Fn(&K, &mut String) + 'a,
     ) -> Self {
-        let codes = Vec::with_capacity(self.rows.len());
-        self.with(Labels {
-            name: name.into(),
-            set,
-            key,
-            write,
-            vocabulary: None,
-            codes,
-            null_rows: false,
-            last: None,
-            known: FastMap::default(),
-            texts: FastMap::default(),
-        })
+        let labels = Labels::new(name, set, None, key, write, self.rows.len());
+        self.with(labels)
     }
 
     /// An Enum column of words from a fixed `vocabulary` (a verdict, a state), in its
@@ -120,19 +109,15 @@ impl<'a, R: 'a> Frame<'a, R> {
         vocabulary: &'static [&'static str],
         word: impl Fn(&R) -> Option<&'static str> + 'a,
     ) -> Self {
-        let codes = Vec::with_capacity(self.rows.len());
-        self.with(Labels {
-            name: name.into(),
-            key: move |row: &R| word(row).map(StaticWord),
-            write: |word: &StaticWord, text: &mut String| text.push_str(word.0),
-            set: "",
-            vocabulary: Some(vocabulary),
-            codes,
-            null_rows: false,
-            last: None,
-            known: FastMap::default(),
-            texts: FastMap::default(),
-        })
+        let labels = Labels::new(
+            name,
+            "",
+            Some(vocabulary),
+            move |row: &R| word(row).map(StaticWord),
+            |word: &StaticWord, text: &mut String| text.push_str(word.0),
+            self.rows.len(),
+        );
+        self.with(labels)
     }
 
     /// An address column.
@@ -279,6 +264,28 @@ where
     K: Hash + Eq + Copy,
     W: Fn(&K, &mut String),
 {
+    fn new(
+        name: &str,
+        set: &'static str,
+        vocabulary: Option<&'static [&'static str]>,
+        key: F,
+        write: W,
+        rows: usize,
+    ) -> Self {
+        Labels {
+            name: name.into(),
+            set,
+            key,
+            write,
+            vocabulary,
+            codes: Vec::with_capacity(rows),
+            null_rows: false,
+            last: None,
+            known: FastMap::default(),
+            texts: FastMap::default(),
+        }
+    }
+
     fn label(&mut self, key: K) -> PolarsResult<u32> {
         if let Some((last, code)) = self.last
             && last == key

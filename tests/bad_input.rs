@@ -3,16 +3,12 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use common::{pawscope, repo_root};
+use common::{Scratch, pawscope, repo_root};
 
-fn temp_file(name: &str, bytes: &[u8]) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("pawscope-bad-input-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let path = dir.join(name);
-    std::fs::write(&path, bytes).expect("write temp file");
-    path
+fn temp_file(name: &str, bytes: &[u8]) -> Scratch {
+    Scratch::new("bad-input", name).with_file(name, bytes)
 }
 
 /// Runs analyze and returns (exit code, stdout, stderr).

@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use common::{repo_root, simulated_nat_capture};
 use pawscope::capture::CaptureReader;
@@ -155,16 +155,12 @@ fn tw_recycle_candidates_keep_their_own_peer_memory() {
     }
 }
 
-fn scratch(test: &str) -> PathBuf {
-    common::scratch_dir("candidates", test)
-}
-
 #[test]
 fn simulated_nat_capture_judged_together_equals_each_alone() {
     // 25 connects/s for 400 s from 8 hosts behind 2 NAT addresses over 1000 ports: PAWS
     // rejects whose challenge ACKs the clients answer with RSTs (judged apart), tuples reused
     // after TIME_WAIT (alike again) and tuples quiet long enough to be forgotten.
-    let dir = scratch("sim");
+    let dir = common::Scratch::new("candidates", "sim");
     let (pcap, _) = simulated_nat_capture(&dir);
     let segments = segments(&pcap);
     let [off, on] = rfc1337_both_ways();
@@ -173,5 +169,4 @@ fn simulated_nat_capture_judged_together_equals_each_alone() {
     assert!(off_stats.time_wait.killed_by_rst > 0);
     assert_ne!(off_stats.time_wait, on_stats.time_wait);
     assert!(off_stats.peak_live_tuples < off_stats.tuples_with_syn);
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -6,7 +6,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{analysis_with_records, analyze_json, pawscope, repo_root};
+use common::{Scratch, analysis_with_records, analyze_json, pawscope, repo_root};
 use pawscope::analysis::Analysis;
 use pawscope::chart::{
     Chart, MAX_LANES, SecondOutcomes, all_charts, outcome_chart, port_chart, render_png,
@@ -213,8 +213,7 @@ fn every_chart_renders_a_png_and_an_svg_with_content() {
 
 #[test]
 fn report_writes_a_self_contained_page_and_its_files() {
-    let dir = std::env::temp_dir().join(format!("pawscope-report-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = Scratch::new("report", "page").at("out");
     let out = pawscope(&[
         "report",
         sample("nat-paws-reject.pcap").to_str().unwrap(),
@@ -282,8 +281,7 @@ fn report_html_renders_in_a_headless_browser() {
         eprintln!("skipped: no Chromium installed (.ci/run installs it)");
         return;
     };
-    let dir = std::env::temp_dir().join(format!("pawscope-report-shot-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = Scratch::new("report", "shot").at("out");
     let out = pawscope(&[
         "report",
         sample("rfc1337.pcap").to_str().unwrap(),

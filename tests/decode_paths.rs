@@ -54,12 +54,11 @@ fn samples_decode_alike_both_ways() {
 
 #[test]
 fn simulated_capture_decodes_alike_both_ways() {
-    let dir = common::scratch_dir("decode-paths", "sim");
+    let dir = common::Scratch::new("decode-paths", "sim");
     let (pcap, truth) = simulated_nat_capture(&dir);
     let (frames, segments) = compare_paths(&pcap);
     assert_eq!(Some(frames), truth["packets"].as_u64());
     assert_eq!(segments, frames);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

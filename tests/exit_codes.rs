@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{pawscope, repo_root};
+use common::{Scratch, pawscope, repo_root};
 
 fn sample(name: &str) -> String {
     repo_root()
@@ -94,8 +94,7 @@ fn a_full_disk_leaves_no_report_behind() {
         eprintln!("skipped: mounting a small tmpfs needs root");
         return;
     }
-    let dir = std::env::temp_dir().join(format!("pawscope-full-disk-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = Scratch::new("exit-codes", "full-disk");
     let mounted = std::process::Command::new("mount")
         .args(["-t", "tmpfs", "-o", "size=256k", "tmpfs"])
         .arg(&dir)
@@ -139,9 +138,7 @@ fn an_interrupted_report_leaves_nothing_behind() {
             at += 16 + caplen;
         }
     }
-    let dir = std::env::temp_dir().join(format!("pawscope-interrupt-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = Scratch::new("exit-codes", "interrupt");
     let input = dir.join("long.pcap");
     std::fs::write(&input, &big).unwrap();
     let out_dir = dir.join("report");
@@ -204,7 +201,7 @@ fn on_a_terminal(args: &[&str]) -> Option<String> {
 
 #[test]
 fn long_work_shows_progress_on_a_terminal_only() {
-    let dir = common::scratch_dir("exit_codes", "progress");
+    let dir = common::Scratch::new("exit_codes", "progress");
     // Over the 64 MiB a progress line waits for, and over the 65 536 frames between two
     // updates of it: 70 000 Ethernet frames of 1 000 bytes (not IP: quick to skip).
     let pcap = dir.join("big.pcap");

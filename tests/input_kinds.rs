@@ -7,7 +7,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use common::{analyze_json, pawscope, repo_root};
+use common::{Scratch, analyze_json, pawscope, repo_root};
 use serde_json::Value;
 
 const PCAP_HEADER: usize = 24;
@@ -21,16 +21,9 @@ fn sample() -> Vec<u8> {
     std::fs::read(sample_path()).expect("read sample")
 }
 
-fn scratch() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("pawscope-input-kinds-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
-}
-
-fn write(name: &str, bytes: &[u8]) -> PathBuf {
-    let path = scratch().join(name);
-    std::fs::write(&path, bytes).expect("write");
-    path
+/// The file `name`, holding `bytes`, in a folder of its own.
+fn write(name: &str, bytes: &[u8]) -> Scratch {
+    Scratch::new("input-kinds", name).with_file(name, bytes)
 }
 
 /// (start, end) of every record in a little-endian pcap file, read independently of pawscope.
@@ -112,13 +105,16 @@ fn a_rotated_set_is_merged_by_time_whatever_the_name_order() {
     let thirds = [0, recs.len() / 3, 2 * recs.len() / 3, recs.len()];
     // The earliest packets go to the file whose name sorts last, as with tcpdump -W rings.
     let names = ["ring2.pcap", "ring1.pcap", "ring0.pcap"];
+    let dir = Scratch::new("input-kinds", "ring");
     let mut paths = Vec::new();
     for (part, name) in names.iter().enumerate() {
         let mut file = bytes[..PCAP_HEADER].to_vec();
         for &(start, end) in &recs[thirds[part]..thirds[part + 1]] {
             file.extend_from_slice(&bytes[start..end]);
         }
-        paths.push(write(name, &file));
+        let path = dir.join(name);
+        std::fs::write(&path, &file).expect("write");
+        paths.push(path);
     }
     paths.sort();
     let args: Vec<&str> = paths.iter().map(|p| p.to_str().unwrap()).collect();
@@ -175,7 +171,7 @@ fn a_file_cut_anywhere_in_its_first_2_kb_reads_exactly_the_whole_records_before_
     }
 }
 
-fn flipped(at: usize) -> PathBuf {
+fn flipped(at: usize) -> Scratch {
     let mut bytes = sample();
     bytes[at] ^= 0xff;
     write(&format!("flip-{at}.pcap"), &bytes)

@@ -4,9 +4,7 @@
 
 mod common;
 
-use std::path::PathBuf;
-
-use common::{pawscope, pcap_to_pcapng, repo_root};
+use common::{Scratch, pawscope, pcap_to_pcapng, repo_root};
 use serde_json::Value;
 
 const PCAP_HEADER: usize = 24;
@@ -92,12 +90,8 @@ fn cut_expectation(
     }
 }
 
-fn scratch(name: &str, bytes: &[u8]) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("pawscope-malformed-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(name);
-    std::fs::write(&path, bytes).unwrap();
-    path
+fn scratch(name: &str, bytes: &[u8]) -> Scratch {
+    Scratch::new("malformed", name).with_file(name, bytes)
 }
 
 fn check(name: &str, bytes: &[u8], expect: &Expect) -> Option<String> {

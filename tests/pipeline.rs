@@ -6,14 +6,14 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use common::{analysis_with_threads, analyze_json, pawscope, simulated_nat_capture};
 use pawscope::analysis::{Analysis, DEFAULT_PORT_RANGE};
 use pawscope::table::{TABLE_NAMES, Tables};
 
-fn scratch(test: &str) -> PathBuf {
-    common::scratch_dir("pipeline", test)
+fn scratch(test: &str) -> common::Scratch {
+    common::Scratch::new("pipeline", test)
 }
 
 fn analysis(pcap: &Path, threads: usize) -> Analysis {

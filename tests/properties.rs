@@ -211,8 +211,7 @@ proptest! {
         bounds.push(recs.len());
         bounds.sort();
         bounds.dedup();
-        let dir = std::env::temp_dir().join(format!("pawscope-prop-{}-{}", std::process::id(), bounds.len()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = common::Scratch::new("properties", "pieces");
         let mut names = Vec::new();
         for (i, w) in bounds.windows(2).enumerate() {
             let mut part = bytes[..24].to_vec();

@@ -119,13 +119,12 @@ fn samples_read_alike_both_ways() {
 
 #[test]
 fn simulated_capture_reads_alike_both_ways() {
-    let dir = common::scratch_dir("reader-paths", "sim");
+    let dir = common::Scratch::new("reader-paths", "sim");
     let (pcap, truth) = simulated_nat_capture(&dir);
     let records = compare(&pcap) as u64;
     assert_eq!(Some(records), truth["packets"].as_u64());
     // Many times the reader's buffer: records straddle its refills.
     assert!(std::fs::metadata(&pcap).expect("size").len() > 4 << 20);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

@@ -6,15 +6,12 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{analyze_json, mismatches, pawscope, read_json};
+use common::{Scratch, analyze_json, mismatches, pawscope, read_json};
 use serde_json::Value;
 
 /// A fresh directory for one test's files.
-fn scratch(test: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("pawscope-simulate-{}-{test}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
+fn scratch(test: &str) -> Scratch {
+    Scratch::new("simulate", test)
 }
 
 fn path_str(path: &Path) -> &str {

@@ -5,16 +5,14 @@
 
 mod common;
 
-use std::path::PathBuf;
-
-use common::{analyze_json, pawscope, read_json};
+use common::{Scratch, analyze_json, pawscope, read_json};
 use serde_json::Value;
 
-fn simulate(name: &str, args: &[&str]) -> (PathBuf, Value) {
-    let dir = std::env::temp_dir().join(format!("pawscope-simpol-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let pcap = dir.join(format!("{name}.pcap"));
-    let truth = dir.join(format!("{name}.json"));
+/// The capture `pawscope simulate` writes with `args` (in a folder of its own, gone with
+/// it), and its truth.
+fn simulate(name: &str, args: &[&str]) -> (Scratch, Value) {
+    let pcap = Scratch::new("simulated-policies", name).at(&format!("{name}.pcap"));
+    let truth = pcap.dir().join(format!("{name}.json"));
     let mut argv = vec![
         "simulate",
         "-o",

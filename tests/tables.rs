@@ -6,7 +6,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use common::{analysis_with_records, analyze_json, pawscope, read_json, repo_root};
+use common::{Scratch, analysis_with_records, analyze_json, pawscope, read_json, repo_root};
 use pawscope::analysis::Analysis;
 use pawscope::table::{
     SharedAttempts, TABLE_NAMES, TableInputs, Tables, attempts_frame, build_tables, chain_attempts,
@@ -264,10 +264,9 @@ fn export_with(pcap: &Path, dir: &Path, options: &[&str]) -> std::process::Outpu
     pawscope(&args)
 }
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("pawscope-tables-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
+/// An output folder not made yet, for the command to make.
+fn scratch(name: &str) -> Scratch {
+    Scratch::new("tables", name).at("out")
 }
 
 #[test]

@@ -11,12 +11,81 @@ use pawscope::policy::ServerPolicy;
 use pawscope::policy::linux::LinuxPolicy;
 use serde_json::Value;
 
-/// An empty scratch folder of its own for one test of one suite.
-pub fn scratch_dir(suite: &str, test: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("pawscope-{suite}-{}-{test}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
+/// A folder of its own under the system temp folder for one test's files, and a path in it
+/// (the folder itself, a file written there, or a name not made yet, for an output folder a
+/// command makes). The folder goes when the test is done with it, so that runs of the suite
+/// leave nothing behind; a failing test keeps it, and names it, for a look.
+pub struct Scratch {
+    dir: PathBuf,
+    path: PathBuf,
+}
+
+impl Scratch {
+    /// A fresh, empty folder named after the suite and the test (and a number, so that
+    /// tests running side by side, or one test asking twice, never share one).
+    pub fn new(suite: &str, test: &str) -> Scratch {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static MADE: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "pawscope-{suite}-{}-{}-{test}",
+            std::process::id(),
+            MADE.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        Scratch {
+            path: dir.clone(),
+            dir,
+        }
+    }
+
+    /// The path `name` in the folder, not made: for an output folder a command makes.
+    pub fn at(mut self, name: &str) -> Scratch {
+        self.path = self.dir.join(name);
+        self
+    }
+
+    /// The file `name` in the folder, holding `bytes`.
+    pub fn with_file(mut self, name: &str, bytes: &[u8]) -> Scratch {
+        self.path = self.dir.join(name);
+        std::fs::write(&self.path, bytes).expect("write temp file");
+        self
+    }
+
+    /// The folder the path is in (the folder itself for [`Scratch::new`]).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+
+    fn deref(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl AsRef<Path> for Scratch {
+    fn as_ref(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl AsRef<std::ffi::OsStr> for Scratch {
+    fn as_ref(&self) -> &std::ffi::OsStr {
+        self.path.as_os_str()
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("test files kept for a look: {}", self.dir.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
 }
 
 pub fn repo_root() -> PathBuf {
@@ -208,13 +277,7 @@ pub fn pcap_to_pcapng(pcap: &[u8], split: usize) -> Vec<u8> {
 /// Exports one table as JSON (`export --tables NAME --format json`, plus `extra` options)
 /// and returns its rows.
 pub fn export_json_rows(capture: &Path, table: &str, extra: &[&str]) -> Vec<Value> {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    static RUN: AtomicUsize = AtomicUsize::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "pawscope-export-{}-{}",
-        std::process::id(),
-        RUN.fetch_add(1, Ordering::Relaxed)
-    ));
+    let dir = Scratch::new("export", table).at("out");
     let path = capture.to_str().expect("utf-8 path");
     let dir_arg = dir.to_str().expect("utf-8 path");
     let mut args = vec![
@@ -229,7 +292,6 @@ pub fn export_json_rows(capture: &Path, table: &str, extra: &[&str]) -> Vec<Valu
     );
     let text = std::fs::read_to_string(dir.join(format!("{table}.json"))).expect("table file");
     let rows: Value = serde_json::from_str(&text).expect("json rows");
-    let _ = std::fs::remove_dir_all(&dir);
     rows.as_array().cloned().unwrap_or_default()
 }
 

@@ -34,6 +34,7 @@ use crate::packet::{Decoder, Segment, SkipReason};
 use crate::policy::ServerPolicy;
 use crate::prefetch_map::LookupStep;
 use crate::table::{MAX_CANDIDATES, RecordsView, SharedRecords, TableRecords};
+use crate::threads::{join, spawn_named};
 use pipeline::{FinishedTracker, SegmentAt};
 
 /// How to run an analysis.
@@ -123,15 +124,28 @@ impl AnalysisSink {
     }
 
     /// Ends what a tracker's candidates counted together: each one's attempt totals, client
-    /// ports and view of the kept records, into its own sink.
-    fn finish_together(sinks: &mut [&mut AnalysisSink], client_time_wait_ns: i64) {
-        let Some(together) = sinks.first_mut().and_then(|first| first.together.take()) else {
+    /// ports and view of the kept records, into its own sink. With `parallel`, the attempts
+    /// and the ports end side by side (once every tracker is done, nothing else runs).
+    fn finish_together(sinks: &mut [&mut AnalysisSink], client_time_wait_ns: i64, parallel: bool) {
+        let Some(CountedTogether {
+            attempts,
+            ports,
+            records,
+            ..
+        }) = sinks.first_mut().and_then(|first| first.together.take())
+        else {
             return;
         };
-        let attempts = together.attempts.finish();
-        let ports = together.ports.finish(client_time_wait_ns);
-        let mut records = together
-            .records
+        let (attempts, ports) = if parallel {
+            std::thread::scope(|scope| {
+                let attempts = spawn_named(scope, "attempts", || attempts.finish());
+                let ports = ports.finish(client_time_wait_ns, true);
+                (join(attempts), ports)
+            })
+        } else {
+            (attempts.finish(), ports.finish(client_time_wait_ns, false))
+        };
+        let mut records = records
             .map(|records| records.into_views(sinks.len()))
             .into_iter()
             .flatten();
@@ -356,7 +370,11 @@ pub fn judge_files(
         .flat_map(|(policies, mut results)| {
             let mut sinks: Vec<&mut AnalysisSink> =
                 results.iter_mut().map(|(_, sink)| sink).collect();
-            AnalysisSink::finish_together(&mut sinks, options.client_time_wait_ns);
+            AnalysisSink::finish_together(
+                &mut sinks,
+                options.client_time_wait_ns,
+                options.threads > 1,
+            );
             policies.into_iter().zip(results.into_iter().map(Some))
         })
         .collect();

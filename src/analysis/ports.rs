@@ -9,6 +9,7 @@ use std::ops::Range;
 
 use crate::flow::{IncarnationRecord, TimeWaitHolder, TupleKey};
 use crate::pair_numbers::PairNumbers;
+use crate::threads::{join, spawn_named};
 
 /// The window the peak connect rate is measured over.
 const RATE_WINDOW_NS: i64 = 10_000_000_000;
@@ -107,7 +108,7 @@ const BUCKET_NS: i64 = 1_000_000_000;
 pub struct PortUsage {
     pairs: PairNumbers<(IpAddr, SocketAddr)>,
     /// Each key's counts, one per candidate.
-    keys: Vec<((IpAddr, SocketAddr), Vec<Tally>)>,
+    keys: Vec<KeyTallies>,
     pending: BTreeMap<i64, Vec<PortEvent>>,
     newest_ns: i64,
     range_size: u32,
@@ -183,29 +184,53 @@ impl PortUsage {
     fn apply_until(&mut self, until_ns: i64) {
         while let Some(entry) = self.pending.first_entry() {
             let bucket_end = entry.key().saturating_add(1).saturating_mul(BUCKET_NS);
-            if bucket_end > until_ns && until_ns != i64::MAX {
+            if bucket_end > until_ns {
                 break;
             }
-            let mut events = entry.remove();
-            events.sort_unstable();
-            for event in events {
-                self.apply(event);
-            }
+            apply_second(entry.remove(), &mut self.keys, 0, self.range_size);
         }
     }
 
-    fn apply(&mut self, event: PortEvent) {
-        let range_size = i64::from(self.range_size);
-        let candidates = usize::from(event.first)..usize::from(event.end);
-        for tally in &mut self.keys[event.key as usize].1[candidates] {
-            tally.apply(event, range_size);
-        }
+    /// Applies every pending second. Each key's counts change with its own events alone:
+    /// with `parallel`, the keys' two halves are counted on two threads (the last minutes of
+    /// a capture's connections wait here until every other step of the analysis is done).
+    fn apply_all(&mut self, parallel: bool) {
+        let half = self.keys.len() / 2;
+        let (low, high): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pending)
+            .into_values()
+            .map(|events| {
+                events
+                    .into_iter()
+                    .partition::<Vec<_>, _>(|event| (event.key as usize) < half)
+            })
+            .unzip();
+        let range_size = self.range_size;
+        let (low_keys, high_keys) = self.keys.split_at_mut(half);
+        let count_high = move || {
+            for events in high {
+                apply_second(events, high_keys, half, range_size);
+            }
+        };
+        std::thread::scope(|scope| {
+            let high_done = if parallel {
+                Some(spawn_named(scope, "ports", count_high))
+            } else {
+                count_high();
+                None
+            };
+            for events in low {
+                apply_second(events, low_keys, 0, range_size);
+            }
+            if let Some(high_done) = high_done {
+                join(high_done);
+            }
+        });
     }
 
     /// Each candidate's ports per client address and server endpoint, busiest first, in
-    /// the candidates' order.
-    pub fn finish(mut self, time_wait_ns: i64) -> Vec<Vec<ClientPorts>> {
-        self.apply_until(i64::MAX);
+    /// the candidates' order; `parallel`: see [`PortUsage::apply_all`].
+    pub fn finish(mut self, time_wait_ns: i64, parallel: bool) -> Vec<Vec<ClientPorts>> {
+        self.apply_all(parallel);
         let range_size = self.range_size;
         let mut each: Vec<Vec<ClientPorts>> = vec![Vec::new(); self.candidates];
         for ((client, server), tallies) in self.keys {
@@ -233,6 +258,26 @@ impl PortUsage {
             });
         }
         each
+    }
+}
+
+/// One (client address, server endpoint) and its counts, one per candidate.
+type KeyTallies = ((IpAddr, SocketAddr), Vec<Tally>);
+
+/// Sorts one second's events and counts them, in order, into `keys` (which start at key
+/// number `first_key`).
+fn apply_second(
+    mut events: Vec<PortEvent>,
+    keys: &mut [KeyTallies],
+    first_key: usize,
+    range_size: u32,
+) {
+    events.sort_unstable();
+    for event in events {
+        let candidates = usize::from(event.first)..usize::from(event.end);
+        for tally in &mut keys[event.key as usize - first_key].1[candidates] {
+            tally.apply(event, i64::from(range_size));
+        }
     }
 }
 
@@ -366,8 +411,9 @@ mod tests {
                 alone[1].record(0..1, &second, 60 * SECOND);
             }
         }
-        let together = together.finish(60 * SECOND);
-        let [first, second] = alone.map(|usage| usage.finish(60 * SECOND).remove(0));
+        // Together on two threads, alone on one.
+        let together = together.finish(60 * SECOND, true);
+        let [first, second] = alone.map(|usage| usage.finish(60 * SECOND, false).remove(0));
         assert_eq!(together, [first.clone(), second.clone()]);
         assert_ne!(first, second);
         assert!(first.iter().all(|ports| ports.exhausted_ns.is_some()));

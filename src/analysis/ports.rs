@@ -195,35 +195,27 @@ impl PortUsage {
     /// with `parallel`, the keys' two halves are counted on two threads (the last minutes of
     /// a capture's connections wait here until every other step of the analysis is done).
     fn apply_all(&mut self, parallel: bool) {
+        let seconds = std::mem::take(&mut self.pending).into_values();
+        let range_size = self.range_size;
+        if !parallel {
+            apply_seconds(seconds, &mut self.keys, 0, range_size);
+            return;
+        }
         let half = self.keys.len() / 2;
-        let (low, high): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pending)
-            .into_values()
+        let (low, high): (Vec<_>, Vec<_>) = seconds
             .map(|events| {
                 events
                     .into_iter()
                     .partition::<Vec<_>, _>(|event| (event.key as usize) < half)
             })
             .unzip();
-        let range_size = self.range_size;
         let (low_keys, high_keys) = self.keys.split_at_mut(half);
-        let count_high = move || {
-            for events in high {
-                apply_second(events, high_keys, half, range_size);
-            }
-        };
         std::thread::scope(|scope| {
-            let high_done = if parallel {
-                Some(spawn_named(scope, "ports", count_high))
-            } else {
-                count_high();
-                None
-            };
-            for events in low {
-                apply_second(events, low_keys, 0, range_size);
-            }
-            if let Some(high_done) = high_done {
-                join(high_done);
-            }
+            let high_done = spawn_named(scope, "ports", move || {
+                apply_seconds(high, high_keys, half, range_size);
+            });
+            apply_seconds(low, low_keys, 0, range_size);
+            join(high_done);
         });
     }
 
@@ -263,6 +255,18 @@ impl PortUsage {
 
 /// One (client address, server endpoint) and its counts, one per candidate.
 type KeyTallies = ((IpAddr, SocketAddr), Vec<Tally>);
+
+/// [`apply_second`] of each second, in order.
+fn apply_seconds(
+    seconds: impl IntoIterator<Item = Vec<PortEvent>>,
+    keys: &mut [KeyTallies],
+    first_key: usize,
+    range_size: u32,
+) {
+    for events in seconds {
+        apply_second(events, keys, first_key, range_size);
+    }
+}
 
 /// Sorts one second's events and counts them, in order, into `keys` (which start at key
 /// number `first_key`).

@@ -170,9 +170,12 @@ pub fn timeline_chart(analysis: &Analysis) -> TimelineChart {
     let busiest_first = |a: &Ranked<'_>, b: &Ranked<'_>| {
         (b.counts.0.cmp(&a.counts.0))
             .then(b.counts.1.cmp(&a.counts.1))
-            .then_with(|| match in_tuple_order {
-                true => a.number.cmp(&b.number),
-                false => a.tuple.cmp(b.tuple),
+            .then_with(|| {
+                if in_tuple_order {
+                    a.number.cmp(&b.number)
+                } else {
+                    a.tuple.cmp(b.tuple)
+                }
             })
     };
     if ranked.len() > MAX_LANES {

@@ -43,6 +43,18 @@ fn entry_of(slot: u64) -> u32 {
     (slot as u32).wrapping_sub(1)
 }
 
+/// `slots` empty slots, written out. `vec![0; n]` asks for memory the system hands over
+/// zeroed and maps on first touch: the first lookup reading a page mapped the shared zero
+/// page, and the first insert there faulted again to replace it, which makes the kernel
+/// flush that page from every core's TLB (an interrupt to each). Written at once, each
+/// page faults once. (Half the faults of a large index, and most of their cost.)
+#[allow(clippy::slow_vector_initialization)] // written out on purpose, as said above
+fn empty_slots(slots: usize) -> Vec<u64> {
+    let mut empty = Vec::with_capacity(slots);
+    empty.resize(slots, 0);
+    empty
+}
+
 /// Slots for `len` entries, at most half full.
 fn slots_for(len: usize) -> usize {
     (2 * len).next_power_of_two().max(MIN_SLOTS)
@@ -51,7 +63,7 @@ fn slots_for(len: usize) -> usize {
 impl HashIndex {
     fn with_slots(slots: usize) -> Self {
         HashIndex {
-            slots: vec![0; slots],
+            slots: empty_slots(slots),
             mask: slots - 1,
             len: 0,
         }
@@ -178,7 +190,7 @@ impl HashIndex {
     }
 
     fn resize(&mut self, slots: usize) {
-        let old = std::mem::replace(&mut self.slots, vec![0; slots]);
+        let old = std::mem::replace(&mut self.slots, empty_slots(slots));
         self.mask = slots - 1;
         for slot in old.into_iter().filter(|&slot| slot != 0) {
             self.place(slot);

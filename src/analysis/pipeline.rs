@@ -31,8 +31,11 @@ pub struct SegmentAt {
 /// Segments per batch: large enough that handing a batch over costs nothing per segment,
 /// small enough that batches in flight stay a few MB.
 const BATCH_SEGMENTS: usize = 4096;
-/// Batches queued per tracker before the reader waits for it.
-const BATCHES_IN_FLIGHT: usize = 4;
+/// Batches queued per tracker before the reader waits for it. Every 30 s of capture time
+/// a tracker's sweep forgets the tuples gone quiet, a burst of a few milliseconds: with
+/// four batches queued the reader soon stopped, and a core idled while the tracker swept;
+/// sixteen (about 9 MB of segments) carry the reader over it.
+const BATCHES_IN_FLIGHT: usize = 16;
 /// Lists of records given back for reuse up to this room: a batch's records (a few hundred
 /// connections' SYNs, ends and ports) fit several times over.
 const KEEP_RECORDS_CAPACITY: usize = 4096;
@@ -208,14 +211,14 @@ fn track_batches(
 ) -> TrackerEnd {
     // Hands on what the logs hold, taking a list the counter gave back in their place. The
     // counter only stops early by panicking, which joining it shows.
-    let hand_on = |logs: &mut [RecordLog]| {
+    let mut hand_on = |logs: &mut [RecordLog]| {
         let handed = RecordLog::take(logs, given_back.try_recv().unwrap_or_default());
         if !handed.is_empty() {
             let _ = counter.send(handed);
         }
     };
     for batch in batches {
-        let taken = tracker.on_segments(&batch.segments);
+        let taken = tracker.on_segments(&batch.segments, &mut hand_on);
         hand_on(tracker.sinks_mut());
         if tracker.over_limit() {
             return Err(batch.read_at[taken - 1]);
@@ -236,8 +239,8 @@ fn count_records(
 ) -> Vec<AnalysisSink> {
     for mut records in handed {
         RecordLog::replay(&mut records, &mut sinks);
-        // A sweep's forgotten tuples make a list many times the usual: kept, every list
-        // would grow that large in turn.
+        // A rare list many times the usual (the SYNs a tracker's end settles at once): kept,
+        // every list would grow that large in turn.
         if records.capacity() <= KEEP_RECORDS_CAPACITY {
             // The tracker's thread may have ended.
             let _ = giving_back.send(records);

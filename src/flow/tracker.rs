@@ -72,6 +72,9 @@ const RETIRE_AFTER_NS: i64 = 180 * 1_000_000_000;
 /// table; TIME_WAIT ends are dated by their deadline, not by the sweep, so sweeping less often
 /// only holds forgotten tuples a little longer.
 const SWEEP_EVERY_NS: i64 = 30 * 1_000_000_000;
+/// Tuples a sweep forgets between two hand-overs of what they left in the sinks: about what
+/// a batch of segments opens and closes.
+pub const SWEEP_DRAIN_TUPLES: usize = 1024;
 
 impl Tuple {
     fn new(state: ServerState, now_ns: i64) -> Self {
@@ -257,17 +260,20 @@ impl<'p, S: RecordSink> Tracker<'p, S> {
     /// Feeds one segment, in capture order.
     pub fn on_segment(&mut self, seg: &Segment) {
         let hash = self.tuples.hash(seg.src, seg.dst);
-        self.on_hashed_segment(seg, hash);
+        self.on_hashed_segment(seg, hash, &mut |_| {});
     }
 
     /// Feeds segments in capture order, as [`Tracker::on_segment`] one by one would, until
-    /// one puts the tracker over its tuple limit; returns how many it took.
+    /// one puts the tracker over its tuple limit; returns how many it took. A sweep for
+    /// quiet tuples among them forgets tens of thousands at once: `drain` is handed the
+    /// sinks every [`SWEEP_DRAIN_TUPLES`] of them, so what they hand on can be taken while
+    /// the sweep goes on (in order, as ever) and no list grows to the sweep's size.
     ///
     /// Nearly every segment's tuple lies in memory the cache lost long ago, and waiting for
     /// it is most of a segment's cost. The segments coming next are known, so their index
     /// slots are asked for `INDEX_AHEAD` segments early and their entries `ENTRY_AHEAD`
     /// early: both arrive while the segments before them are handled.
-    pub fn on_segments(&mut self, segments: &[Segment]) -> usize {
+    pub fn on_segments(&mut self, segments: &[Segment], drain: &mut dyn FnMut(&mut [S])) -> usize {
         const INDEX_AHEAD: usize = 16;
         const ENTRY_AHEAD: usize = 8;
         // Hashes of the segments from the one at hand to INDEX_AHEAD beyond it.
@@ -293,7 +299,7 @@ impl<'p, S: RecordSink> Tracker<'p, S> {
             if i + ENTRY_AHEAD < segments.len() {
                 self.tuples.prefetch_entry(hashes[(i + ENTRY_AHEAD) % RING]);
             }
-            self.on_hashed_segment(seg, hashes[i % RING]);
+            self.on_hashed_segment(seg, hashes[i % RING], drain);
             if self.over_limit {
                 return i + 1;
             }
@@ -302,10 +308,10 @@ impl<'p, S: RecordSink> Tracker<'p, S> {
     }
 
     /// [`Tracker::on_segment`], with the segment's hash in the tuple table.
-    fn on_hashed_segment(&mut self, seg: &Segment, hash: u64) {
+    fn on_hashed_segment(&mut self, seg: &Segment, hash: u64, drain: &mut dyn FnMut(&mut [S])) {
         self.ctx.stats.tcp_segments += 1;
         self.ctx.last_ts_ns = Some(self.ctx.last_ts_ns.map_or(seg.ts_ns, |t| t.max(seg.ts_ns)));
-        self.sweep(seg.ts_ns);
+        self.sweep(seg.ts_ns, drain);
         let (at, direction) = loop {
             match self.orient(seg, hash) {
                 Orientation::Held(at, direction) => break (at, direction),
@@ -453,7 +459,7 @@ impl<'p, S: RecordSink> Tracker<'p, S> {
     }
 
     /// Every few seconds of capture time, forgets tuples the server has forgotten.
-    fn sweep(&mut self, now_ns: i64) {
+    fn sweep(&mut self, now_ns: i64, drain: &mut dyn FnMut(&mut [S])) {
         let due = self.next_sweep_ns.get_or_insert(now_ns + SWEEP_EVERY_NS);
         if now_ns < *due {
             return;
@@ -464,11 +470,16 @@ impl<'p, S: RecordSink> Tracker<'p, S> {
         // Every copy of a tuple saw its slot's latest segment (`Tuple::last_seen_ns`): a
         // slot the table saw recently is not quiet, and is not opened.
         let quiet = |seen_ns: i64| now_ns.saturating_sub(seen_ns) > horizon;
+        let mut forgotten = 0usize;
         self.tuples.retain_quiet(quiet, |key, slot| {
             if !slot.retirable(now_ns, horizon, ctx.policy()) {
                 return true;
             }
             ctx.forget_slot(key, slot, now_ns);
+            forgotten += 1;
+            if forgotten.is_multiple_of(SWEEP_DRAIN_TUPLES) {
+                drain(&mut ctx.sinks);
+            }
             false
         });
         self.tuples.shrink_when_sparse();

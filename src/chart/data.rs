@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::ops::Range;
 
 use crate::analysis::{Analysis, port_occupancy};
 use crate::flow::{FoundState, IncarnationRecord, ObservedReply, SynRecord, TupleKey, Verdict};
@@ -156,69 +157,45 @@ pub fn timeline_chart(analysis: &Analysis) -> TimelineChart {
     let end = secs(analysis.capture.last_ts_ns.unwrap_or(start_ns), start_ns);
     let records = analysis.records.as_ref();
     let incarnations = records.map_or(&[][..], |r| &r.incarnations[..]);
+    let syns = syns_of(analysis);
     // The busiest tuples first: most rejected SYNs, then most SYNs, then the tuple for
     // stability. Ranked from counts alone; lanes are drawn only for the tuples that make it.
-    let TupleNumbers {
-        incarnations: incarnation_numbers,
-        syns: syn_numbers,
-        mut ranked,
-        in_tuple_order,
-    } = TupleNumbers::of(incarnations, syns_of(analysis));
-    let total_tuples = ranked.len();
-    // Most tuples tie on their counts (one SYN, no reject): comparing their numbers, when
-    // those follow the tuples' order, spares comparing two pairs of socket addresses.
-    let busiest_first = |a: &Ranked<'_>, b: &Ranked<'_>| {
-        (b.counts.0.cmp(&a.counts.0))
-            .then(b.counts.1.cmp(&a.counts.1))
-            .then_with(|| {
-                if in_tuple_order {
-                    a.number.cmp(&b.number)
-                } else {
-                    a.tuple.cmp(b.tuple)
-                }
-            })
-    };
-    if ranked.len() > MAX_LANES {
-        ranked.select_nth_unstable_by(MAX_LANES, busiest_first);
-        ranked.truncate(MAX_LANES);
-    }
-    ranked.sort_unstable_by(busiest_first);
-    let mut lanes: Vec<Lane> = ranked
-        .iter()
-        .map(|ranked| empty_lane(*ranked.tuple))
+    let Busiest {
+        lanes: busiest,
+        total_tuples,
+    } = Busiest::of(incarnations, syns);
+    let lanes = busiest
+        .into_iter()
+        .map(|(tuple, places)| {
+            let mut lane = empty_lane(*tuple);
+            for place in places {
+                let Some(syn) = place.checked_sub(SYN_RECORD) else {
+                    let incarnation = &incarnations[place as usize];
+                    let from = secs(incarnation.syn_ns, start_ns);
+                    let to = incarnation.end_ns.map_or(end, |t| secs(t, start_ns));
+                    lane.bars.push((from, to));
+                    if let Some(tw_start) = incarnation.time_wait_start_ns {
+                        let server =
+                            incarnation.time_wait_holder == crate::flow::TimeWaitHolder::Server;
+                        let tw_end = incarnation
+                            .time_wait_end_ns
+                            .map(|t| secs(t, start_ns))
+                            .unwrap_or_else(|| {
+                                (secs(tw_start, start_ns) + analysis.time_wait_len_ns as f64 / 1e9)
+                                    .min(end)
+                            });
+                        lane.time_waits
+                            .push((secs(tw_start, start_ns), tw_end, server));
+                    }
+                    continue;
+                };
+                let syn = &syns[syn as usize];
+                lane.syns
+                    .push((secs(syn.ts_ns, start_ns), syn.verdict, syn.reply));
+            }
+            lane
+        })
         .collect();
-    // By tuple number: the lane of each tuple drawn.
-    let mut lane_of = vec![None; total_tuples];
-    for (at, ranked) in ranked.iter().enumerate() {
-        lane_of[ranked.number as usize] = Some(at);
-    }
-    for (incarnation, &number) in incarnations.iter().zip(&incarnation_numbers) {
-        let Some(at) = lane_of[number as usize] else {
-            continue;
-        };
-        let l = &mut lanes[at];
-        let from = secs(incarnation.syn_ns, start_ns);
-        let to = incarnation.end_ns.map_or(end, |t| secs(t, start_ns));
-        l.bars.push((from, to));
-        if let Some(tw_start) = incarnation.time_wait_start_ns {
-            let server = incarnation.time_wait_holder == crate::flow::TimeWaitHolder::Server;
-            let tw_end = incarnation
-                .time_wait_end_ns
-                .map(|t| secs(t, start_ns))
-                .unwrap_or_else(|| {
-                    (secs(tw_start, start_ns) + analysis.time_wait_len_ns as f64 / 1e9).min(end)
-                });
-            l.time_waits
-                .push((secs(tw_start, start_ns), tw_end, server));
-        }
-    }
-    for (syn, &number) in syns_of(analysis).iter().zip(&syn_numbers) {
-        if let Some(at) = lane_of[number as usize] {
-            lanes[at]
-                .syns
-                .push((secs(syn.ts_ns, start_ns), syn.verdict, syn.reply));
-        }
-    }
     TimelineChart {
         start_ns,
         lanes,
@@ -227,121 +204,180 @@ pub fn timeline_chart(analysis: &Analysis) -> TimelineChart {
     }
 }
 
-/// A tuple in the timeline's ranking: its (rejected SYNs, SYNs) counts and its number.
-struct Ranked<'t> {
-    tuple: &'t TupleKey,
-    counts: (usize, usize),
-    number: u32,
-}
-
-/// Every tuple of the records numbered, with its counts: each record's tuple number is kept,
-/// so that its lane is found by number afterwards instead of by its tuple again.
-struct TupleNumbers<'t> {
-    incarnations: Vec<u32>,
-    syns: Vec<u32>,
-    /// Each tuple, by its number.
-    ranked: Vec<Ranked<'t>>,
-    /// Whether the numbers follow the tuples' order.
-    in_tuple_order: bool,
-}
+/// A tuple's (rejected SYNs, SYNs): the more, the busier.
+type Counts = (usize, usize);
 
 /// A record's place among the incarnations, or among the SYNs with this bit set.
 const SYN_RECORD: u32 = 1 << 31;
 
-impl<'t> TupleNumbers<'t> {
+/// The tuples the timeline draws, busiest first, each with the places of its records (its
+/// incarnations', then its SYNs', each in record order), and how many tuples there are.
+struct Busiest<'t> {
+    lanes: Vec<(&'t TupleKey, Vec<u32>)>,
+    total_tuples: usize,
+}
+
+impl<'t> Busiest<'t> {
     fn of(incarnations: &'t [IncarnationRecord], syns: &'t [SynRecord]) -> Self {
         Self::by_sorting(incarnations, syns).unwrap_or_else(|| Self::by_hashing(incarnations, syns))
     }
 
-    /// IPv4 tuples as integers beside their records' places, sorted: each run of one tuple
-    /// is numbered. Two million lookups in a map of a million 64-byte tuples waited on
-    /// memory for each; the sort reads the records once, in order. `None` when a tuple is
-    /// IPv6 (or the records are too many to mark).
+    /// IPv4 tuples as 96-bit integers with each record's place in the low 32 bits, sorted:
+    /// each run of one tuple lists its records, and the runs come in the tuples' order, so
+    /// the busiest are kept while walking the runs (ties go to the earlier tuple). Two
+    /// million lookups in a map of a million 64-byte tuples waited on memory for each; the
+    /// sort reads the records once, in order. `None` when a tuple is IPv6 (or the records
+    /// are too many to mark).
     fn by_sorting(incarnations: &'t [IncarnationRecord], syns: &'t [SynRecord]) -> Option<Self> {
         if incarnations.len() >= SYN_RECORD as usize || syns.len() >= SYN_RECORD as usize {
             return None;
         }
         let places = (incarnations.iter().map(|r| &r.tuple).zip(0..))
             .chain(syns.iter().map(|r| &r.tuple).zip(SYN_RECORD..));
-        let mut keyed: Vec<(u128, u32)> = places
-            .map(|(tuple, place)| Some((tuple.v4_order()?, place)))
+        let mut keyed: Vec<u128> = places
+            .map(|(tuple, place)| Some(tuple.v4_order()? << 32 | u128::from(place)))
             .collect::<Option<_>>()?;
         keyed.sort_unstable();
-        let mut numbers = TupleNumbers {
-            incarnations: vec![0; incarnations.len()],
-            syns: vec![0; syns.len()],
-            ranked: Vec::new(),
-            // Runs in the order of the integers, which is the tuples' order.
-            in_tuple_order: true,
-        };
-        for run in keyed.chunk_by(|a, b| a.0 == b.0) {
-            let number = numbers.ranked.len() as u32;
-            let first = run[0].1;
-            let tuple = match first.checked_sub(SYN_RECORD) {
-                Some(syn) => &syns[syn as usize].tuple,
-                None => &incarnations[first as usize].tuple,
-            };
+        let place = |key: &u128| *key as u32;
+        let mut kept = TopRuns::default();
+        let mut total_tuples = 0;
+        let mut start = 0;
+        for run in keyed.chunk_by(|a, b| a >> 32 == b >> 32) {
             let mut counts = (0, 0);
-            for &(_, place) in run {
-                match place.checked_sub(SYN_RECORD) {
-                    Some(syn) => {
-                        numbers.syns[syn as usize] = number;
-                        counts.0 += usize::from(syns[syn as usize].verdict.is_reject());
-                        counts.1 += 1;
-                    }
-                    None => numbers.incarnations[place as usize] = number,
-                }
+            for syn in run
+                .iter()
+                .filter_map(|key| place(key).checked_sub(SYN_RECORD))
+            {
+                counts.0 += usize::from(syns[syn as usize].verdict.is_reject());
+                counts.1 += 1;
             }
-            numbers.ranked.push(Ranked {
-                tuple,
-                counts,
-                number,
-            });
+            kept.offer(counts, start..start + run.len());
+            start += run.len();
+            total_tuples += 1;
         }
-        Some(numbers)
-    }
-
-    /// Each record's tuple looked up in a map, numbered as first seen.
-    fn by_hashing(incarnations: &'t [IncarnationRecord], syns: &'t [SynRecord]) -> Self {
-        let mut numbers: PairNumbers<TupleKey> = PairNumbers::with_capacity(incarnations.len());
-        let mut ranked: Vec<Ranked<'_>> = Vec::with_capacity(incarnations.len());
-        let incarnations = incarnations
-            .iter()
-            .map(|incarnation| counts_of(&mut numbers, &mut ranked, &incarnation.tuple).0)
-            .collect();
-        let syns = syns
-            .iter()
-            .map(|syn| {
-                let (number, (rejects, syns)) = counts_of(&mut numbers, &mut ranked, &syn.tuple);
-                *rejects += usize::from(syn.verdict.is_reject());
-                *syns += 1;
-                number
+        let lanes = kept
+            .busiest_first()
+            .into_iter()
+            .map(|run| {
+                let places: Vec<u32> = keyed[run].iter().map(place).collect();
+                (record_tuple(incarnations, syns, places[0]), places)
             })
             .collect();
-        TupleNumbers {
-            incarnations,
-            syns,
-            ranked,
-            in_tuple_order: false,
+        Some(Busiest {
+            lanes,
+            total_tuples,
+        })
+    }
+
+    /// Each record's tuple looked up in a map, numbered as first seen; the busiest chosen
+    /// from every tuple's counts, ties going to the lower tuple.
+    fn by_hashing(incarnations: &'t [IncarnationRecord], syns: &'t [SynRecord]) -> Self {
+        let mut numbers: PairNumbers<TupleKey> = PairNumbers::with_capacity(incarnations.len());
+        // Each tuple's counts, by number.
+        let mut counted: Vec<(&TupleKey, Counts)> = Vec::with_capacity(incarnations.len());
+        let mut number = |tuple: &'t TupleKey, counted: &mut Vec<(&'t TupleKey, Counts)>| {
+            let (number, new) = numbers.number(*tuple);
+            if new {
+                counted.push((tuple, (0, 0)));
+            }
+            number
+        };
+        let incarnation_numbers: Vec<u32> = (incarnations.iter())
+            .map(|r| number(&r.tuple, &mut counted))
+            .collect();
+        let mut syn_numbers = Vec::with_capacity(syns.len());
+        for syn in syns {
+            let number = number(&syn.tuple, &mut counted);
+            syn_numbers.push(number);
+            let counts = &mut counted[number as usize].1;
+            counts.0 += usize::from(syn.verdict.is_reject());
+            counts.1 += 1;
+        }
+        let total_tuples = counted.len();
+        let mut ranked: Vec<u32> = (0..total_tuples as u32).collect();
+        let busiest_first = |a: &u32, b: &u32| {
+            let (a, b) = (&counted[*a as usize], &counted[*b as usize]);
+            (b.1.cmp(&a.1)).then_with(|| a.0.cmp(b.0))
+        };
+        if ranked.len() > MAX_LANES {
+            ranked.select_nth_unstable_by(MAX_LANES, busiest_first);
+            ranked.truncate(MAX_LANES);
+        }
+        ranked.sort_unstable_by(busiest_first);
+        // By tuple number: the lane of each tuple drawn.
+        let mut lane_of = vec![None; total_tuples];
+        for (at, &number) in ranked.iter().enumerate() {
+            lane_of[number as usize] = Some(at);
+        }
+        let mut lanes: Vec<(&TupleKey, Vec<u32>)> = ranked
+            .iter()
+            .map(|&number| (counted[number as usize].0, Vec::new()))
+            .collect();
+        let numbered = (incarnation_numbers.into_iter().zip(0..))
+            .chain(syn_numbers.into_iter().zip(SYN_RECORD..));
+        for (number, place) in numbered {
+            if let Some(at) = lane_of[number as usize] {
+                lanes[at].1.push(place);
+            }
+        }
+        Busiest {
+            lanes,
+            total_tuples,
         }
     }
 }
 
-/// The number of `tuple` and its counts, kept in `counts` by that number.
-fn counts_of<'a, 't>(
-    numbers: &mut PairNumbers<TupleKey>,
-    counts: &'a mut Vec<Ranked<'t>>,
-    tuple: &'t TupleKey,
-) -> (u32, &'a mut (usize, usize)) {
-    let (number, new) = numbers.number(*tuple);
-    if new {
-        counts.push(Ranked {
-            tuple,
-            counts: (0, 0),
-            number,
-        });
+/// The tuple of the record at `place`.
+fn record_tuple<'t>(
+    incarnations: &'t [IncarnationRecord],
+    syns: &'t [SynRecord],
+    place: u32,
+) -> &'t TupleKey {
+    match place.checked_sub(SYN_RECORD) {
+        Some(syn) => &syns[syn as usize].tuple,
+        None => &incarnations[place as usize].tuple,
     }
-    (number, &mut counts[number as usize].counts)
+}
+
+/// The [`MAX_LANES`] busiest runs offered, in the order offered: a later run takes a place
+/// only from a run with fewer counts, so among equal counts the earlier runs stay.
+#[derive(Default)]
+struct TopRuns {
+    kept: Vec<(Counts, Range<usize>)>,
+    /// Where the least busy kept run is (the latest offered among equals), once full.
+    least: usize,
+}
+
+impl TopRuns {
+    fn offer(&mut self, counts: Counts, run: Range<usize>) {
+        if self.kept.len() < MAX_LANES {
+            self.kept.push((counts, run));
+            if self.kept.len() == MAX_LANES {
+                self.find_least();
+            }
+            return;
+        }
+        // Most runs are a single SYN and its incarnation, no busier than the least kept.
+        if counts <= self.kept[self.least].0 {
+            return;
+        }
+        self.kept[self.least] = (counts, run);
+        self.find_least();
+    }
+
+    fn find_least(&mut self) {
+        // The least counts; among equals the latest offered, whose run starts furthest on.
+        self.least = (0..self.kept.len())
+            .min_by_key(|&i| (self.kept[i].0, std::cmp::Reverse(self.kept[i].1.start)))
+            .unwrap_or(0);
+    }
+
+    /// The kept runs, busiest first, ties in the order offered.
+    fn busiest_first(mut self) -> Vec<Range<usize>> {
+        self.kept
+            .sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.start.cmp(&b.1.start)));
+        self.kept.into_iter().map(|(_, run)| run).collect()
+    }
 }
 
 fn empty_lane(tuple: TupleKey) -> Lane {
@@ -425,69 +461,89 @@ pub fn port_chart(analysis: &Analysis, client_time_wait_ns: i64) -> PortChart {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
     use std::net::SocketAddr;
 
     use super::*;
 
     fn tuple(n: u64) -> TupleKey {
         TupleKey {
-            client: SocketAddr::from(([203, 0, 113, (n % 3) as u8], 40000 + (n % 4) as u16)),
+            client: SocketAddr::from(([203, 0, 113, (n % 7) as u8], 40000 + (n / 7) as u16)),
             server: "192.0.2.1:80".parse().unwrap(),
         }
     }
 
-    /// Each tuple's counts and the records numbered with it, whatever its number.
-    type ByTuple = BTreeMap<TupleKey, ((usize, usize), Vec<usize>, Vec<usize>)>;
-
-    fn by_tuple(numbers: &TupleNumbers<'_>) -> ByTuple {
-        let mut tuples = ByTuple::new();
-        for ranked in &numbers.ranked {
-            let with = |records: &[u32]| {
-                (0..records.len())
-                    .filter(|&i| records[i] == ranked.number)
-                    .collect()
-            };
-            let entry = (
-                ranked.counts,
-                with(&numbers.incarnations),
-                with(&numbers.syns),
-            );
-            assert!(
-                tuples.insert(*ranked.tuple, entry).is_none(),
-                "numbered twice"
-            );
-        }
-        tuples
-    }
-
-    #[test]
-    fn sorting_numbers_the_tuples_as_hashing_does() {
-        let incarnations: Vec<IncarnationRecord> = (0..40)
+    /// Incarnations and SYNs on `tuples` tuples, every fourth SYN rejected: many tuples tie
+    /// on their counts, and a few are busier.
+    fn records(tuples: u64) -> (Vec<IncarnationRecord>, Vec<SynRecord>) {
+        let incarnations = (0..2 * tuples)
             .map(|n| {
                 let (client, server) = Default::default();
-                IncarnationRecord::answered(tuple(n * 7 % 11), 1, 0, 0, 0, client, server)
+                IncarnationRecord::answered(tuple(n * 7 % tuples), 1, 0, 0, 0, client, server)
             })
             .collect();
-        let syns: Vec<SynRecord> = (0..60)
+        let syns = (0..3 * tuples as i64)
             .map(|n| {
-                let mut syn = SynRecord::accepted(n, tuple(n as u64 * 5 % 13), 1, None, {
-                    ObservedReply::SynAck
-                });
+                let on = tuple((n as u64 * 5 % (tuples + 1)) % tuples);
+                let mut syn = SynRecord::accepted(n, on, 1, None, ObservedReply::SynAck);
                 if n % 4 == 0 {
                     syn.verdict = Verdict::PawsReject;
                 }
                 syn
             })
             .collect();
-        let sorted = TupleNumbers::by_sorting(&incarnations, &syns).expect("IPv4 tuples");
-        let hashed = TupleNumbers::by_hashing(&incarnations, &syns);
-        assert_eq!(by_tuple(&sorted), by_tuple(&hashed));
-        assert!(sorted.ranked.is_sorted_by_key(|r| *r.tuple));
-        assert_eq!(sorted.ranked.len(), 12);
+        (incarnations, syns)
+    }
+
+    /// The lanes as tuples with their records' places.
+    fn lanes(busiest: &Busiest<'_>) -> Vec<(TupleKey, Vec<u32>)> {
+        (busiest.lanes.iter())
+            .map(|(tuple, places)| (**tuple, places.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn sorting_picks_the_busiest_tuples_as_hashing_does() {
+        for tuples in [12, 200] {
+            let (incarnations, syns) = records(tuples);
+            let sorted = Busiest::by_sorting(&incarnations, &syns).expect("IPv4 tuples");
+            let hashed = Busiest::by_hashing(&incarnations, &syns);
+            assert_eq!(lanes(&sorted), lanes(&hashed), "{tuples} tuples");
+            assert_eq!(sorted.total_tuples, tuples as usize);
+            assert_eq!(hashed.total_tuples, tuples as usize);
+            assert_eq!(sorted.lanes.len(), MAX_LANES.min(tuples as usize));
+            // Every record of a tuple drawn is in its lane, incarnations first, each in order.
+            for (tuple, places) in lanes(&sorted) {
+                let of_tuple = (incarnations.iter().map(|r| r.tuple).zip(0..))
+                    .chain(syns.iter().map(|r| r.tuple).zip(SYN_RECORD..))
+                    .filter(|(t, _)| *t == tuple)
+                    .map(|(_, place)| place);
+                assert_eq!(places, of_tuple.collect::<Vec<u32>>());
+            }
+            // Busiest first: (rejected SYNs, SYNs) never rise down the lanes, and ties are in
+            // the tuples' order.
+            let counts = |tuple: TupleKey| {
+                let on: Vec<_> = syns.iter().filter(|s| s.tuple == tuple).collect();
+                let rejects = on.iter().filter(|s| s.verdict.is_reject()).count();
+                (rejects, on.len())
+            };
+            let drawn = lanes(&sorted);
+            for pair in drawn.windows(2) {
+                let (a, b) = (counts(pair[0].0), counts(pair[1].0));
+                assert!(
+                    a > b || (a == b && pair[0].0 < pair[1].0),
+                    "{a:?} before {b:?}"
+                );
+            }
+            // No tuple left out is busier than the least busy drawn.
+            let least = counts(drawn.last().unwrap().0);
+            let all: std::collections::BTreeSet<TupleKey> = syns.iter().map(|s| s.tuple).collect();
+            for left_out in all.iter().filter(|t| drawn.iter().all(|(d, _)| d != *t)) {
+                assert!(counts(*left_out) <= least);
+            }
+        }
         // An IPv6 tuple leaves the numbering to the map.
-        let mut v6 = syns.clone();
+        let (incarnations, mut v6) = records(12);
         v6[3].tuple.client = "[2001:db8::1]:40000".parse().unwrap();
-        assert!(TupleNumbers::by_sorting(&incarnations, &v6).is_none());
+        assert!(Busiest::by_sorting(&incarnations, &v6).is_none());
     }
 }

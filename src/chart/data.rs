@@ -238,6 +238,9 @@ impl<'t> Busiest<'t> {
             .map(|(tuple, place)| Some(tuple.v4_order()? << 32 | u128::from(place)))
             .collect::<Option<_>>()?;
         keyed.sort_unstable();
+        // Read in sorted order, the SYNs' verdicts were a wait on memory each: a byte per
+        // SYN, in order, stays in the cache.
+        let rejected: Vec<bool> = syns.iter().map(|s| s.verdict.is_reject()).collect();
         let place = |key: &u128| *key as u32;
         let mut kept = TopRuns::default();
         let mut total_tuples = 0;
@@ -248,7 +251,7 @@ impl<'t> Busiest<'t> {
                 .iter()
                 .filter_map(|key| place(key).checked_sub(SYN_RECORD))
             {
-                counts.0 += usize::from(syns[syn as usize].verdict.is_reject());
+                counts.0 += usize::from(rejected[syn as usize]);
                 counts.1 += 1;
             }
             kept.offer(counts, start..start + run.len());

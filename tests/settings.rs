@@ -215,7 +215,12 @@ fn reasons_say_when_a_verdict_rests_on_a_setting_nothing_shows() {
     assert!(after_rst > 0, "no SYN followed an RST on a TIME_WAIT");
     // The same analysis, had the candidates tied.
     analysis.settings_evidence = false;
-    pawscope::analysis::mark_unsupported_assumptions(&mut analysis);
+    let unsupported = pawscope::analysis::UnsupportedAssumptions::of(&analysis);
+    let records = analysis.records.as_mut().unwrap();
+    records
+        .syns
+        .iter_mut()
+        .for_each(|syn| unsupported.mark(syn));
     let noted: Vec<String> = reasons(&analysis)
         .into_iter()
         .filter(|r| r.contains("rests on tcp_rfc1337=0"))

@@ -14,7 +14,7 @@ pub use file_summary::{FileSummary, summarize_file};
 pub use findings::{Finding, Severity, findings, findings_text};
 pub use ports::{ClientPorts, DEFAULT_PORT_RANGE, PortUsage, port_occupancy};
 pub use settings::{
-    DEFAULT_RATE_LIMIT_MS, RateLimitEvidence, Setting, Source, mark_unsupported_assumptions,
+    DEFAULT_RATE_LIMIT_MS, RateLimitEvidence, Setting, Source, UnsupportedAssumptions,
     server_settings,
 };
 pub use summary::{Agreement, ReplyCounts, SynSummary, VerdictCounts};
@@ -424,7 +424,7 @@ pub fn judge_files(
             capture: capture.clone(),
             flow,
             syns: sink.summary.finish(),
-            records: sink.records.map(|records| records.take()),
+            records: None,
             ports: sink.client_ports,
             // Every group's analysis holds the clocks: the last takes them (their events are
             // a row per TSval decrease, hundreds of thousands on a big capture).
@@ -437,7 +437,14 @@ pub fn judge_files(
             inferred_settings: options.inferred_settings.clone(),
             warnings,
         };
-        settings::mark_unsupported_assumptions(&mut analysis);
+        let unsupported = UnsupportedAssumptions::of(&analysis);
+        analysis
+            .syns
+            .rejected
+            .iter_mut()
+            .for_each(|syn| unsupported.mark(syn));
+        // Marked as they are taken out of the store: one pass over the SYNs, not two.
+        analysis.records = (sink.records).map(|records| records.take(|syn| unsupported.mark(syn)));
         analyses.push(analysis);
     }
     Ok(analyses)

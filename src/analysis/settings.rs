@@ -115,31 +115,38 @@ impl RateLimitEvidence {
     }
 }
 
-/// Marks the kept SYNs whose verdict or reply rests on a setting the capture shows nothing
-/// of (neither stated nor inferred): their reasons say so.
-pub fn mark_unsupported_assumptions(analysis: &mut Analysis) {
-    let given = &analysis.given_settings;
-    // A single candidate was the user's choice (--rfc1337 0|1 or --sysctl).
-    let rfc1337_shown = given.contains_key("net.ipv4.tcp_rfc1337")
-        || !analysis.settings_inferred
-        || analysis.settings_evidence;
-    let rate_limit_shown = given.contains_key("net.ipv4.tcp_invalid_ratelimit")
-        || analysis
-            .inferred_settings
-            .contains_key("net.ipv4.tcp_invalid_ratelimit")
-        || analysis.syns.rate_limit.pairs > 0;
-    let unsupported = |assumption: Assumption| match assumption {
-        Assumption::Rfc1337Off | Assumption::Rfc1337On => !rfc1337_shown,
-        Assumption::RateLimit => !rate_limit_shown,
-    };
-    let kept = analysis.syns.rejected.iter_mut().chain(
-        analysis
-            .records
-            .iter_mut()
-            .flat_map(|records| records.syns.iter_mut()),
-    );
-    for syn in kept {
-        syn.assumption_unsupported = syn.rests_on.is_some_and(unsupported);
+/// The server settings the capture shows nothing of (neither stated nor inferred): a SYN
+/// whose verdict or reply rests on one is marked, and its reason says so.
+#[derive(Debug, Clone, Copy)]
+pub struct UnsupportedAssumptions {
+    rfc1337: bool,
+    rate_limit: bool,
+}
+
+impl UnsupportedAssumptions {
+    /// What `analysis` shows nothing of (its records aside: they are not read).
+    pub fn of(analysis: &Analysis) -> Self {
+        let given = &analysis.given_settings;
+        // A single candidate was the user's choice (--rfc1337 0|1 or --sysctl).
+        let rfc1337_shown = given.contains_key("net.ipv4.tcp_rfc1337")
+            || !analysis.settings_inferred
+            || analysis.settings_evidence;
+        let rate_limit_shown = given.contains_key("net.ipv4.tcp_invalid_ratelimit")
+            || analysis
+                .inferred_settings
+                .contains_key("net.ipv4.tcp_invalid_ratelimit")
+            || analysis.syns.rate_limit.pairs > 0;
+        UnsupportedAssumptions {
+            rfc1337: !rfc1337_shown,
+            rate_limit: !rate_limit_shown,
+        }
+    }
+
+    pub fn mark(&self, syn: &mut SynRecord) {
+        syn.assumption_unsupported = syn.rests_on.is_some_and(|assumption| match assumption {
+            Assumption::Rfc1337Off | Assumption::Rfc1337On => self.rfc1337,
+            Assumption::RateLimit => self.rate_limit,
+        });
     }
 }
 

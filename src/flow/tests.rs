@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 
+use super::tracker::SWEEP_DRAIN_TUPLES;
 use super::*;
 use crate::packet::{Segment, TcpFlags, TcpOptions, Timestamp};
 use crate::policy::linux::LinuxPolicy;
@@ -494,4 +495,65 @@ fn syn_acks_show_whether_the_server_sends_timestamps() {
     // A SYN without timestamps shows nothing about the server's setting.
     let (stats, _) = run(&[c(0, S, 100, 0, 0, None), s(MS, S | A, 5000, 101, 0, None)]);
     assert_eq!((stats.synacks_to_ts_syns, stats.synacks_with_ts), (0, 0));
+}
+
+#[test]
+fn a_sweep_forgetting_thousands_hands_its_records_on_in_pieces_in_order() {
+    const TUPLES: u16 = 3000;
+    let on_port = |mut segment: Segment, port: u16| {
+        if segment.src == client() {
+            segment.src.set_port(port);
+        } else {
+            segment.dst.set_port(port);
+        }
+        segment
+    };
+    // Handshakes the clients never complete: each tuple's SYN and incarnation stay open
+    // until the tuple is forgotten.
+    let mut segments: Vec<Segment> = (0..TUPLES)
+        .flat_map(|i| {
+            let (port, t) = (10_000 + i, i64::from(i) * MS);
+            [
+                on_port(c(t, S, 100, 0, 0, Some(1000)), port),
+                on_port(s(t + 1, S | A, 5000, 101, 0, Some(7)), port),
+            ]
+        })
+        .collect();
+    // Long after: the sweep this SYN sets off forgets every one of them.
+    segments.push(c(400 * SEC, S, 100, 0, 0, Some(1000)));
+    let policy = LinuxPolicy::default();
+
+    // One segment at a time, the records taken once at the end.
+    let mut reference = Tracker::new(&policy, None, RecordLog::for_candidate(0));
+    for segment in &segments {
+        reference.on_segment(segment);
+    }
+    let all_at_once = RecordLog::take(reference.sinks_mut(), Vec::new());
+
+    // In one batch: the sweep hands its records on as it goes.
+    let mut tracker = Tracker::new(&policy, None, RecordLog::for_candidate(0));
+    let mut pieces: Vec<HandedRecords> = Vec::new();
+    let taken = tracker.on_segments(&segments, &mut |logs| {
+        pieces.push(RecordLog::take(logs, Vec::new()));
+    });
+    assert_eq!(taken, segments.len());
+    pieces.push(RecordLog::take(tracker.sinks_mut(), Vec::new()));
+
+    let syns = |records: &[(std::ops::Range<usize>, Handed)]| {
+        records
+            .iter()
+            .filter(|(_, handed)| matches!(handed, Handed::Syn(_)))
+            .count()
+    };
+    // Every forgotten tuple's SYN (the last SYN is still open).
+    assert_eq!(syns(&all_at_once), usize::from(TUPLES));
+    assert_eq!(pieces.concat(), all_at_once);
+    // Three thousand tuples forgotten: handed on after 1024 and 2048 of them, the rest
+    // with the batch.
+    assert_eq!(pieces.len(), 3);
+    assert!(
+        pieces.iter().all(|piece| syns(piece) <= SWEEP_DRAIN_TUPLES),
+        "{:?}",
+        pieces.iter().map(|piece| syns(piece)).collect::<Vec<_>>()
+    );
 }

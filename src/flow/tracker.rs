@@ -74,7 +74,7 @@ const RETIRE_AFTER_NS: i64 = 180 * 1_000_000_000;
 const SWEEP_EVERY_NS: i64 = 30 * 1_000_000_000;
 /// Tuples a sweep forgets between two hand-overs of what they left in the sinks: about what
 /// a batch of segments opens and closes.
-pub const SWEEP_DRAIN_TUPLES: usize = 1024;
+pub(super) const SWEEP_DRAIN_TUPLES: usize = 1024;
 
 impl Tuple {
     fn new(state: ServerState, now_ns: i64) -> Self {
@@ -266,7 +266,7 @@ impl<'p, S: RecordSink> Tracker<'p, S> {
     /// Feeds segments in capture order, as [`Tracker::on_segment`] one by one would, until
     /// one puts the tracker over its tuple limit; returns how many it took. A sweep for
     /// quiet tuples among them forgets tens of thousands at once: `drain` is handed the
-    /// sinks every [`SWEEP_DRAIN_TUPLES`] of them, so what they hand on can be taken while
+    /// sinks every `SWEEP_DRAIN_TUPLES` (1024) of them, so what they hand on can be taken while
     /// the sweep goes on (in order, as ever) and no list grows to the sweep's size.
     ///
     /// Nearly every segment's tuple lies in memory the cache lost long ago, and waiting for

@@ -164,34 +164,23 @@ pub fn timeline_chart(analysis: &Analysis) -> TimelineChart {
         lanes: busiest,
         total_tuples,
     } = Busiest::of(incarnations, syns);
+    let time_wait_len = analysis.time_wait_len_ns as f64 / 1e9;
     let lanes = busiest
         .into_iter()
         .map(|(tuple, places)| {
             let mut lane = empty_lane(*tuple);
             for place in places {
-                let Some(syn) = place.checked_sub(SYN_RECORD) else {
-                    let incarnation = &incarnations[place as usize];
-                    let from = secs(incarnation.syn_ns, start_ns);
-                    let to = incarnation.end_ns.map_or(end, |t| secs(t, start_ns));
-                    lane.bars.push((from, to));
-                    if let Some(tw_start) = incarnation.time_wait_start_ns {
-                        let server =
-                            incarnation.time_wait_holder == crate::flow::TimeWaitHolder::Server;
-                        let tw_end = incarnation
-                            .time_wait_end_ns
-                            .map(|t| secs(t, start_ns))
-                            .unwrap_or_else(|| {
-                                (secs(tw_start, start_ns) + analysis.time_wait_len_ns as f64 / 1e9)
-                                    .min(end)
-                            });
-                        lane.time_waits
-                            .push((secs(tw_start, start_ns), tw_end, server));
+                match place.checked_sub(SYN_RECORD) {
+                    Some(syn) => {
+                        let syn = &syns[syn as usize];
+                        let at = secs(syn.ts_ns, start_ns);
+                        lane.syns.push((at, syn.verdict, syn.reply));
                     }
-                    continue;
-                };
-                let syn = &syns[syn as usize];
-                lane.syns
-                    .push((secs(syn.ts_ns, start_ns), syn.verdict, syn.reply));
+                    None => {
+                        let incarnation = &incarnations[place as usize];
+                        add_incarnation(&mut lane, incarnation, start_ns, end, time_wait_len);
+                    }
+                }
             }
             lane
         })
@@ -380,6 +369,28 @@ impl TopRuns {
         self.kept
             .sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.start.cmp(&b.1.start)));
         self.kept.into_iter().map(|(_, run)| run).collect()
+    }
+}
+
+/// An incarnation's bar on its lane, and its TIME_WAIT tail (to the TIME_WAIT's end when the
+/// capture shows it, else `time_wait_len` seconds on, within the capture).
+fn add_incarnation(
+    lane: &mut Lane,
+    incarnation: &IncarnationRecord,
+    start_ns: i64,
+    end: f64,
+    time_wait_len: f64,
+) {
+    let from = secs(incarnation.syn_ns, start_ns);
+    let to = incarnation.end_ns.map_or(end, |t| secs(t, start_ns));
+    lane.bars.push((from, to));
+    if let Some(tw_start) = incarnation.time_wait_start_ns {
+        let tw_start = secs(tw_start, start_ns);
+        let server = incarnation.time_wait_holder == crate::flow::TimeWaitHolder::Server;
+        let tw_end = incarnation
+            .time_wait_end_ns
+            .map_or((tw_start + time_wait_len).min(end), |t| secs(t, start_ns));
+        lane.time_waits.push((tw_start, tw_end, server));
     }
 }
 

@@ -8,6 +8,7 @@ use std::sync::OnceLock;
 
 use smallvec::SmallVec;
 
+use super::frames::time_order;
 use crate::flow::{ObservedReply, SynRecord, Verdict};
 use crate::pair_numbers::PairNumbers;
 use crate::prefetch::prefetch_whole;
@@ -75,14 +76,32 @@ impl Attempt {
 /// chart) asks first, on whichever thread: the others wait for that chaining instead of
 /// repeating it.
 #[derive(Debug, Default)]
-pub struct SharedAttempts(OnceLock<(Vec<Attempt>, Vec<u64>)>);
+pub struct SharedAttempts(OnceLock<ChainedSyns>);
 
 impl SharedAttempts {
     /// [`chain_attempts`] of `syns`, the same SYNs every time.
     pub fn of(&self, syns: &[SynRecord]) -> (&[Attempt], &[u64]) {
-        let (attempts, ids) = self.0.get_or_init(|| chain_attempts(syns));
-        (attempts, ids)
+        let chained = self.chained(syns);
+        (&chained.attempts, &chained.ids)
     }
+
+    /// [`chain_syns`] of `syns`, the same SYNs every time.
+    pub fn chained(&self, syns: &[SynRecord]) -> &ChainedSyns {
+        self.0.get_or_init(|| chain_syns(syns))
+    }
+}
+
+/// SYNs chained into attempts, and the order they were visited in.
+#[derive(Debug, Default)]
+pub struct ChainedSyns {
+    /// In order of their first SYN.
+    pub attempts: Vec<Attempt>,
+    /// For each SYN, in the SYNs' order, the id of its attempt.
+    pub ids: Vec<u64>,
+    /// Each SYN's (time, place among the SYNs), sorted: the SYNs in time order, those of
+    /// one time in their own order. The syns table starts from it rather than sorting the
+    /// SYNs again.
+    pub time_order: Vec<(i64, u32)>,
 }
 
 /// Keys connect attempts by their (client address, server endpoint) pair, numbered as first
@@ -114,10 +133,13 @@ fn attempt_key(pair: u32, isn: u32) -> u64 {
 /// Groups SYNs (in any order) into attempts; returns the attempts in order of their first SYN
 /// and, for each SYN in `syns` order, the id of its attempt.
 pub fn chain_attempts(syns: &[SynRecord]) -> (Vec<Attempt>, Vec<u64>) {
-    // Sorted as (time, place) pairs: a sort reading the times through the records waited on
-    // memory at every comparison.
-    let mut order: Vec<(i64, usize)> = syns.iter().map(|s| s.ts_ns).zip(0..).collect();
-    order.sort_unstable();
+    let ChainedSyns { attempts, ids, .. } = chain_syns(syns);
+    (attempts, ids)
+}
+
+/// [`chain_attempts`], with the time order the SYNs were visited in.
+pub fn chain_syns(syns: &[SynRecord]) -> ChainedSyns {
+    let time_order = time_order(syns, |s| s.ts_ns);
     // Room for an attempt per SYN from the start: growing by doubling copied them over.
     let mut attempts: Vec<Attempt> = Vec::with_capacity(syns.len());
     // Each key's latest attempt.
@@ -133,9 +155,11 @@ pub fn chain_attempts(syns: &[SynRecord]) -> (Vec<Attempt>, Vec<u64>) {
     const RECORD_AHEAD: usize = 16;
     const INDEX_AHEAD: usize = 8;
     const ENTRY_AHEAD: usize = 4;
+    let order = &time_order;
     for (at, &(_, i)) in order.iter().enumerate() {
+        let i = i as usize;
         if let Some(&(_, ahead)) = order.get(at + RECORD_AHEAD) {
-            prefetch_whole(&syns[ahead]);
+            prefetch_whole(&syns[ahead as usize]);
         }
         for (ahead, step) in [
             (INDEX_AHEAD, LookupStep::Index),
@@ -144,7 +168,7 @@ pub fn chain_attempts(syns: &[SynRecord]) -> (Vec<Attempt>, Vec<u64>) {
             // A pair not numbered yet has no attempts to find.
             if let Some(key) = order
                 .get(at + ahead)
-                .and_then(|&(_, i)| keys.known(&syns[i]))
+                .and_then(|&(_, i)| keys.known(&syns[i as usize]))
             {
                 open.prefetch(key, step);
             }
@@ -195,7 +219,11 @@ pub fn chain_attempts(syns: &[SynRecord]) -> (Vec<Attempt>, Vec<u64>) {
         attempt.outcome = attempt.outcome.max(this_syn);
         ids[i] = attempt.id;
     }
-    (attempts, ids)
+    ChainedSyns {
+        attempts,
+        ids,
+        time_order,
+    }
 }
 
 /// Could two SYNs (time, TSval), in either order, be one host's SYN and its retransmission:

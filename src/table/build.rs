@@ -10,7 +10,7 @@ use polars::prelude::*;
 use super::TableRecords;
 use super::attempts::SharedAttempts;
 use super::frames::{
-    TABLE_NAMES, attempts_frame, connections_frame, nat_hosts_frame, reuse_frame, syns_frame,
+    TABLE_NAMES, attempts_frame, connections_frame, nat_hosts_frame, reuse_frame, syns_frame_in,
     ts_events_frame,
 };
 use crate::flow::{IncarnationRecord, SynRecord};
@@ -165,7 +165,10 @@ fn build(name: &str, inputs: TableInputs<'_>) -> PolarsResult<DataFrame> {
     let attempts = || inputs.attempts.of(inputs.syns);
     match name {
         "connections" => connections_frame(inputs.incarnations),
-        "syns" => syns_frame(inputs.syns, attempts().1),
+        "syns" => {
+            let chained = inputs.attempts.chained(inputs.syns);
+            syns_frame_in(inputs.syns, &chained.ids, &chained.time_order)
+        }
         "attempts" => attempts_frame(attempts().0),
         "reuse" => reuse_frame(inputs.syns),
         "nat_hosts" => nat_hosts_frame(inputs.nat),

@@ -35,18 +35,33 @@ fn in_time_order<R: Copy, K: Ord>(
     time: impl Fn(&R) -> i64,
     tie: impl Fn(&R) -> K,
 ) -> Vec<R> {
-    let mut order: Vec<(i64, u32)> = rows
-        .iter()
-        .enumerate()
-        .map(|(at, row)| (time(row), at as u32))
-        .collect();
+    in_given_time_order(rows, &time_order(rows, time), tie)
+}
+
+/// Each row's (time, place), sorted: the rows' places in order of time, then of place.
+pub(super) fn time_order<R>(rows: &[R], time: impl Fn(&R) -> i64) -> Vec<(i64, u32)> {
+    let mut order: Vec<(i64, u32)> = (rows.iter().map(time)).zip(0..).collect();
     order.sort_unstable();
-    for tied in order.chunk_by_mut(|a, b| a.0 == b.0) {
-        if tied.len() > 1 {
-            tied.sort_by_cached_key(|&(_, at)| (tie(&rows[at as usize]), at));
+    order
+}
+
+/// [`in_time_order`] from the rows' [`time_order`], made already.
+fn in_given_time_order<R: Copy, K: Ord>(
+    rows: &[R],
+    order: &[(i64, u32)],
+    tie: impl Fn(&R) -> K,
+) -> Vec<R> {
+    let mut in_order = Vec::with_capacity(order.len());
+    for tied in order.chunk_by(|a, b| a.0 == b.0) {
+        if let [(_, at)] = tied {
+            in_order.push(rows[*at as usize]);
+            continue;
         }
+        let mut tied = tied.to_vec();
+        tied.sort_by_cached_key(|&(_, at)| (tie(&rows[at as usize]), at));
+        in_order.extend(tied.iter().map(|&(_, at)| rows[at as usize]));
     }
-    order.into_iter().map(|(_, at)| rows[at as usize]).collect()
+    in_order
 }
 
 fn ms(ns: Option<i64>) -> Option<f64> {
@@ -159,8 +174,17 @@ pub fn connections_frame(incarnations: &[IncarnationRecord]) -> PolarsResult<Dat
 
 /// One row per SYN segment, in time order; `attempts` gives each SYN's attempt id.
 pub fn syns_frame(syns: &[SynRecord], attempts: &[u64]) -> PolarsResult<DataFrame> {
+    syns_frame_in(syns, attempts, &time_order(syns, |s| s.ts_ns))
+}
+
+/// [`syns_frame`] from the SYNs' time order, made already (by the chaining of attempts).
+pub fn syns_frame_in(
+    syns: &[SynRecord],
+    attempts: &[u64],
+    time_order: &[(i64, u32)],
+) -> PolarsResult<DataFrame> {
     let rows: Vec<(&SynRecord, u64)> = syns.iter().zip(attempts.iter().copied()).collect();
-    let rows = in_time_order(&rows, |(r, _)| r.ts_ns, |(r, _)| r.tuple);
+    let rows = in_given_time_order(&rows, time_order, |(r, _)| r.tuple);
     let tw = |r: &(&SynRecord, u64)| time_wait_of(&r.0.found);
     Frame::over(&rows)
         .times("time", |(r, _)| Some(r.ts_ns))

@@ -8,11 +8,14 @@ mod frames;
 mod store;
 mod write;
 
-pub use attempts::{Attempt, AttemptKeys, Outcome, SharedAttempts, chain_attempts, same_clock};
+pub use attempts::{
+    Attempt, AttemptKeys, ChainedSyns, Outcome, SharedAttempts, chain_attempts, chain_syns,
+    same_clock,
+};
 pub use build::{TableInputs, Tables, build_tables};
 pub use frames::{
     TABLE_NAMES, attempts_frame, connections_frame, nat_hosts_frame, reuse_frame, syns_frame,
-    ts_events_frame,
+    syns_frame_in, ts_events_frame,
 };
 pub use store::{MAX_CANDIDATES, RecordsView, SharedRecords};
 pub use write::{ParquetCodec, StagedTable, TableFormat, WriteError, stage_tables, write_tables};

@@ -56,16 +56,20 @@ impl<'a, R: 'a> Frame<'a, R> {
         self.with(values)
     }
 
+    /// A column of optional numbers: null where `value` gives none.
+    pub fn optional<T>(self, name: &str, value: impl Fn(&R) -> Option<T> + 'a) -> Self
+    where
+        T: NumericNative + 'a,
+        T::PolarsType: PolarsNumericType<Native = T>,
+    {
+        let rows = self.rows.len();
+        self.with(Optional::new(name, value, rows, false))
+    }
+
     /// A UTC timestamp column (nanoseconds) from optional epoch nanoseconds.
     pub fn times(self, name: &str, value: impl Fn(&R) -> Option<i64> + 'a) -> Self {
-        let values = Values::<_, _, [Option<i64>]> {
-            name: name.into(),
-            values: Vec::with_capacity(self.rows.len()),
-            value,
-            datetime: true,
-            _row: PhantomData,
-        };
-        self.with(values)
+        let rows = self.rows.len();
+        self.with(Optional::new(name, value, rows, true))
     }
 
     /// A text column, each row written by `write` into one reused buffer: no String per row.
@@ -186,6 +190,61 @@ where
 
     fn finish(self: Box<Self>) -> PolarsResult<Column> {
         let column = Column::new(self.name, self.values);
+        if self.datetime {
+            column.cast(&DataType::Datetime(TimeUnit::Nanoseconds, None))
+        } else {
+            Ok(column)
+        }
+    }
+}
+
+/// Optional numbers kept as the numbers (zero where there is none) and whether each is
+/// there: polars takes both as they are, where it rebuilt a vector of options value by value
+/// (and the options took twice the room of the numbers).
+struct Optional<T, F> {
+    name: PlSmallStr,
+    numbers: Vec<T>,
+    present: Vec<bool>,
+    any_absent: bool,
+    value: F,
+    /// Epoch nanoseconds to show as UTC timestamps.
+    datetime: bool,
+}
+
+impl<T, F> Optional<T, F> {
+    fn new(name: &str, value: F, rows: usize, datetime: bool) -> Self {
+        Optional {
+            name: name.into(),
+            numbers: Vec::with_capacity(rows),
+            present: Vec::with_capacity(rows),
+            any_absent: false,
+            value,
+            datetime,
+        }
+    }
+}
+
+impl<R, T, F> Fill<R> for Optional<T, F>
+where
+    T: NumericNative,
+    T::PolarsType: PolarsNumericType<Native = T>,
+    F: Fn(&R) -> Option<T>,
+{
+    fn extend(&mut self, rows: &[R]) -> PolarsResult<()> {
+        for row in rows {
+            let value = (self.value)(row);
+            self.any_absent |= value.is_none();
+            self.present.push(value.is_some());
+            self.numbers.push(value.unwrap_or_default());
+        }
+        Ok(())
+    }
+
+    fn finish(self: Box<Self>) -> PolarsResult<Column> {
+        let validity = (self.any_absent).then(|| self.present.iter().copied().collect());
+        let numbers =
+            ChunkedArray::<T::PolarsType>::from_vec_validity(self.name, self.numbers, validity);
+        let column = numbers.into_series().into_column();
         if self.datetime {
             column.cast(&DataType::Datetime(TimeUnit::Nanoseconds, None))
         } else {

@@ -145,10 +145,10 @@ pub fn connections_frame(incarnations: &[IncarnationRecord]) -> PolarsResult<Dat
         .values("client_isn", |r| r.client_isn)
         .values("server_isn", |r| r.server_isn)
         .values("ts_negotiated", |r| r.ts_negotiated)
-        .values("client_first_tsval", |r| r.client.first_tsval)
-        .values("client_last_tsval", |r| r.client.last_tsval)
-        .values("server_first_tsval", |r| r.server.first_tsval)
-        .values("server_last_tsval", |r| r.server.last_tsval)
+        .optional("client_first_tsval", |r| r.client.first_tsval)
+        .optional("client_last_tsval", |r| r.client.last_tsval)
+        .optional("server_first_tsval", |r| r.server.first_tsval)
+        .optional("server_last_tsval", |r| r.server.last_tsval)
         .values("client_bytes", |r| r.client.payload_bytes)
         .values("server_bytes", |r| r.server.payload_bytes)
         .values("client_segments", |r| r.client.segments)
@@ -168,7 +168,7 @@ pub fn connections_frame(incarnations: &[IncarnationRecord]) -> PolarsResult<Dat
         .words("time_wait_end_reason", &TIME_WAIT_ENDS, |r| {
             r.time_wait_end.map(tw_end_key)
         })
-        .values("gap_to_next_ms", |r| ms(r.gap_to_next_ns))
+        .optional("gap_to_next_ms", |r| ms(r.gap_to_next_ns))
         .build()
 }
 
@@ -190,15 +190,15 @@ pub fn syns_frame_in(
         .times("time", |(r, _)| Some(r.ts_ns))
         .tuple(|(r, _)| r.tuple)
         .values("isn", |(r, _)| r.isn)
-        .values("tsval", |(r, _)| r.tsval)
+        .optional("tsval", |(r, _)| r.tsval)
         .values("retransmission", |(r, _)| r.retransmission)
         .values("attempt", |(_, attempt)| *attempt)
         .words("state_found", &FOUND_STATES, |(r, _)| {
             Some(found_key(&r.found))
         })
-        .values("tw_ts_recent", move |r| tw(r).and_then(|(ts, _, _)| ts))
-        .values("tw_rcv_nxt", move |r| tw(r).map(|(_, rcv, _)| rcv))
-        .values("tw_age_ms", move |r| ms(tw(r).map(|(_, _, age)| age)))
+        .optional("tw_ts_recent", move |r| tw(r).and_then(|(ts, _, _)| ts))
+        .optional("tw_rcv_nxt", move |r| tw(r).map(|(_, rcv, _)| rcv))
+        .optional("tw_age_ms", move |r| ms(tw(r).map(|(_, _, age)| age)))
         .words("verdict", &Verdict::KEYS, |(r, _)| Some(r.verdict.key()))
         .labels(
             "reason",
@@ -210,9 +210,9 @@ pub fn syns_frame_in(
             Some(r.predicted_reply.key())
         })
         .words("reply", &ObservedReply::KEYS, |(r, _)| Some(r.reply.key()))
-        .values("reply_delay_ms", |(r, _)| ms(r.reply_delay_ns))
-        .values("reply_server_isn", |(r, _)| r.reply_server_isn)
-        .values("expected_server_isn", |(r, _)| r.expected_server_isn)
+        .optional("reply_delay_ms", |(r, _)| ms(r.reply_delay_ns))
+        .optional("reply_server_isn", |(r, _)| r.reply_server_isn)
+        .optional("expected_server_isn", |(r, _)| r.expected_server_isn)
         .times("established_time", |(r, _)| r.established_ns)
         .build()
 }
@@ -242,7 +242,7 @@ pub fn attempts_frame(attempts: &[Attempt]) -> PolarsResult<DataFrame> {
         .values("seq_rejects", |a| a.seq_rejects)
         .words("outcome", &Outcome::KEYS, |a| Some(a.outcome.key()))
         .times("established_time", |a| a.established_ns)
-        .values("time_to_establish_ms", |a| ms(a.time_to_establish_ns()))
+        .optional("time_to_establish_ms", |a| ms(a.time_to_establish_ns()))
         .build()
 }
 
@@ -259,7 +259,7 @@ pub fn reuse_frame(syns: &[SynRecord]) -> PolarsResult<DataFrame> {
         .times("time", |(r, _)| Some(r.ts_ns))
         .tuple(|(r, _)| r.tuple)
         .values("isn", |(r, _)| r.isn)
-        .values("tsval", |(r, _)| r.tsval)
+        .optional("tsval", |(r, _)| r.tsval)
         .times("previous_end_time", |(_, u)| u.previous_end_ns)
         .words("previous_time_wait_holder", &HOLDERS, |(_, u)| {
             Some(holder_key(u.previous_holder))
@@ -269,14 +269,14 @@ pub fn reuse_frame(syns: &[SynRecord]) -> PolarsResult<DataFrame> {
         .words("state_found", &FOUND_STATES, |(r, _)| {
             Some(found_key(&r.found))
         })
-        .values("ts_recent", ts_recent)
-        .values("tsval_minus_ts_recent", move |row| {
+        .optional("ts_recent", ts_recent)
+        .optional("tsval_minus_ts_recent", move |row| {
             let (r, _) = row;
             r.tsval
                 .zip(ts_recent(row))
                 .map(|(v, recent)| i64::from(ts_diff(v, recent)))
         })
-        .values("rcv_nxt", move |r| tw(r).map(|(_, rcv, _)| rcv))
+        .optional("rcv_nxt", move |r| tw(r).map(|(_, rcv, _)| rcv))
         .values("seq_after_rcv_nxt", move |row| {
             tw(row).map(|(_, rcv, _)| after(row.0.isn, rcv))
         })
@@ -315,7 +315,7 @@ pub fn nat_hosts_frame(nat: &NatReport) -> PolarsResult<DataFrame> {
         .addrs("server_addr", |(a, _, _)| a.destination)
         .words("clock_model", &CLOCK_MODELS, |(_, _, model)| Some(*model))
         .values("clock", |(_, c, _)| c.id)
-        .values("rate_hz", |(_, c, _)| c.rate_hz)
+        .optional("rate_hz", |(_, c, _)| c.rate_hz)
         .times("first_time", |(_, c, _)| Some(c.first_ns))
         .times("last_time", |(_, c, _)| Some(c.last_ns))
         .values("first_tsval", |(_, c, _)| c.first_tsval)

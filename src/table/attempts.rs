@@ -155,10 +155,9 @@ pub fn chain_syns(syns: &[SynRecord]) -> ChainedSyns {
     const RECORD_AHEAD: usize = 16;
     const INDEX_AHEAD: usize = 8;
     const ENTRY_AHEAD: usize = 4;
-    let order = &time_order;
-    for (at, &(_, i)) in order.iter().enumerate() {
+    for (at, &(_, i)) in time_order.iter().enumerate() {
         let i = i as usize;
-        if let Some(&(_, ahead)) = order.get(at + RECORD_AHEAD) {
+        if let Some(&(_, ahead)) = time_order.get(at + RECORD_AHEAD) {
             prefetch_whole(&syns[ahead as usize]);
         }
         for (ahead, step) in [
@@ -166,7 +165,7 @@ pub fn chain_syns(syns: &[SynRecord]) -> ChainedSyns {
             (ENTRY_AHEAD, LookupStep::Entry),
         ] {
             // A pair not numbered yet has no attempts to find.
-            if let Some(key) = order
+            if let Some(key) = time_order
                 .get(at + ahead)
                 .and_then(|&(_, i)| keys.known(&syns[i as usize]))
             {

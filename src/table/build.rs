@@ -162,14 +162,14 @@ fn next_job(queue: &Mutex<Queue>, woken: &Condvar) -> Option<Job> {
 
 /// The table `name`.
 fn build(name: &str, inputs: TableInputs<'_>) -> PolarsResult<DataFrame> {
-    let attempts = || inputs.attempts.of(inputs.syns);
+    let chained = || inputs.attempts.chained(inputs.syns);
     match name {
         "connections" => connections_frame(inputs.incarnations),
         "syns" => {
-            let chained = inputs.attempts.chained(inputs.syns);
+            let chained = chained();
             syns_frame_in(inputs.syns, &chained.ids, &chained.time_order)
         }
-        "attempts" => attempts_frame(attempts().0),
+        "attempts" => attempts_frame(&chained().attempts),
         "reuse" => reuse_frame(inputs.syns),
         "nat_hosts" => nat_hosts_frame(inputs.nat),
         "ts_events" => ts_events_frame(inputs.nat),

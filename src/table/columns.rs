@@ -50,7 +50,6 @@ impl<'a, R: 'a> Frame<'a, R> {
             name: name.into(),
             values: Vec::with_capacity(self.rows.len()),
             value,
-            datetime: false,
             _row: PhantomData,
         };
         self.with(values)
@@ -173,8 +172,6 @@ struct Values<T, F, P: ?Sized> {
     name: PlSmallStr,
     values: Vec<T>,
     value: F,
-    /// Optional epoch nanoseconds to show as UTC timestamps.
-    datetime: bool,
     _row: PhantomData<P>,
 }
 
@@ -189,12 +186,7 @@ where
     }
 
     fn finish(self: Box<Self>) -> PolarsResult<Column> {
-        let column = Column::new(self.name, self.values);
-        if self.datetime {
-            column.cast(&DataType::Datetime(TimeUnit::Nanoseconds, None))
-        } else {
-            Ok(column)
-        }
+        Ok(Column::new(self.name, self.values))
     }
 }
 
